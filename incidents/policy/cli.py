@@ -1,0 +1,258 @@
+"""`incidents policy check | list | explain`: an administrator's tools for policy packs.
+
+`explain` runs the same engine and the same JSON serializer as the service, so its output is a
+faithful preview of what a report would set in motion.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+import yaml
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from incidents.policy.directory import Directory
+from incidents.policy.engine import Plan, ReportFacts, plan_for
+from incidents.policy.loader import (
+    DEMO_DIRECTORY,
+    PolicyError,
+    available_packs,
+    load_directory,
+    load_pack,
+    load_packs,
+    pack_path,
+)
+from incidents.policy.overrides import apply_interpretations, holiday_set
+from incidents.policy.presentation import obligation_json, role_name
+from incidents.policy.schema import Pack, Trigger
+from incidents.vocabulary import DataCategory, IncidentKind
+
+policy_app = typer.Typer(help="Check, list and explain policy packs.", no_args_is_help=True)
+
+
+class Reporter(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = ""
+    email: str = ""
+    department: str
+
+
+class ReportFile(BaseModel):
+    """The fields of the API's report body that the policy engine looks at."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: IncidentKind
+    title: str = ""
+    description: str = ""
+    discovered_at: AwareDatetime
+    reported_at: AwareDatetime | None = None
+    reporter: Reporter
+    ai_system: str = ""
+    data_categories: list[DataCategory] = Field(default_factory=list)
+    affected_count: int | None = Field(default=None, ge=0)
+
+    def facts(self, now: datetime) -> ReportFacts:
+        return ReportFacts(
+            kind=self.kind,
+            department=self.reporter.department,
+            ai_system=self.ai_system,
+            discovered_at=self.discovered_at,
+            reported_at=self.reported_at or now,
+            data_categories=frozenset(self.data_categories),
+            affected_count=self.affected_count,
+        )
+
+
+@policy_app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="pack files to check")],
+) -> None:
+    """Check pack files; exit 1 with what to fix when one is broken."""
+    broken = 0
+    for path in files:
+        try:
+            pack = load_pack(path)
+        except PolicyError as exc:
+            broken += 1
+            typer.echo(str(exc), err=True)
+            continue
+        typer.echo(f"ok: {path} ({pack.id}, {len(pack.rules)} rules)")
+    if broken:
+        raise typer.Exit(code=1)
+
+
+@policy_app.command("list")
+def list_packs() -> None:
+    """The packs shipped with the service."""
+    for name in available_packs():
+        try:
+            pack = load_pack(pack_path(name))
+        except PolicyError as exc:
+            typer.echo(f"{name}: BROKEN: {exc}")
+            continue
+        layer = f" (layers on {pack.layers_on} for {', '.join(pack.departments)})"
+        typer.echo(
+            f"{pack.id}: {pack.title} — {len(pack.rules)} rules, {pack.timezone}"
+            + (layer if pack.layers_on else "")
+        )
+
+
+@policy_app.command()
+def explain(
+    report: Annotated[Path, typer.Option(help="report as YAML or JSON, like the API body")],
+    policy: Annotated[
+        str | None,
+        typer.Option(help="comma-separated packs; default: INCIDENTS_POLICY"),
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option(help="the moment to plan at, ISO 8601 with offset; default: now")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the API's obligations JSON")
+    ] = False,
+    directory: Annotated[
+        Path | None, typer.Option(help="directory file; default: INCIDENTS_DIRECTORY or the demo")
+    ] = None,
+    trigger: Annotated[
+        str,
+        typer.Option(help="report, or personal_information_acquired for statutory clocks"),
+    ] = "report",
+    since: Annotated[
+        str | None,
+        typer.Option(help="with personal_information_acquired: when acquisition was confirmed"),
+    ] = None,
+) -> None:
+    """The obligations a report would get: who, by when (local and UTC), why."""
+    settings = _settings()
+    try:
+        at = _moment(now, "--now") if now else datetime.now(UTC)
+        names = [p for p in (policy.split(",") if policy else settings["policy"]) if p.strip()]
+        packs = apply_interpretations(load_packs(names), settings["interpretations"])
+        people = load_directory(directory or settings["directory"] or DEMO_DIRECTORY)
+        facts = _read_report(report).facts(at)
+        moment = _moment(since, "--since") if since else None
+        holidays = holiday_set(settings["holidays"])
+        plan = plan_for(
+            facts,
+            packs,
+            people,
+            at,
+            trigger=_trigger(trigger),
+            since=moment,
+            holidays=holidays,
+        )
+    except PolicyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    if as_json:
+        out = [obligation_json(o, id=None, status="planned") for o in plan.obligations]
+        typer.echo(
+            json.dumps(
+                {"obligations": out, "opens": sorted(plan.opens)}, indent=2, ensure_ascii=False
+            )
+        )
+        return
+    typer.echo(_text(plan, packs, facts, at, people))
+
+
+def _text(plan: Plan, packs: list[Pack], facts: ReportFacts, at: datetime, _: Directory) -> str:
+    zone = ZoneInfo(packs[0].timezone)
+    lines = [
+        f"Policy: {', '.join(p.id for p in packs)}",
+        f"Report: {facts.kind.value} in {facts.department}"
+        + (f", system {facts.ai_system!r}" if facts.ai_system else "")
+        + (
+            f", data: {', '.join(sorted(c.value for c in facts.data_categories))}"
+            if facts.data_categories
+            else ""
+        ),
+        f"Discovered {_local(facts.discovered_at, zone)}; planned at {_local(at, zone)}",
+        f"{len(plan.obligations)} obligation(s):",
+    ]
+    for n, o in enumerate(plan.obligations, 1):
+        local = ZoneInfo(o.timezone)
+        lines += [
+            "",
+            f"{n}. {role_name(o.role)} [{o.role.value}]" + ("  LATE" if o.late else ""),
+            "   to:   " + ", ".join(f"{p.name} <{p.email}>" for p in o.recipients),
+            f"   due:  {_local(o.due_at, local)} ({o.timezone})",
+            f"         {o.due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+            f"   rule: {', '.join(o.rules)}",
+            f"   interpretation: {o.interpretation or 'none (the policy gives the time)'}",
+        ]
+        lines += [f"   cites: {c}" for c in o.citations]
+    if plan.opens:
+        lines += ["", "Opens: " + ", ".join(sorted(plan.opens))]
+    return "\n".join(lines)
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%a %Y-%m-%d %H:%M %Z}"
+
+
+def _read_report(path: Path) -> ReportFile:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: not valid YAML or JSON: {exc}") from None
+    try:
+        return ReportFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  - {'.'.join(str(x) for x in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise PolicyError(f"{path}: not a usable report:\n{problems}") from None
+
+
+def _moment(text: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise PolicyError(f"{option}: {text!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        raise PolicyError(f"{option}: {text!r} needs a UTC offset, e.g. 2026-03-08T09:30:00-08:00")
+    return moment
+
+
+def _trigger(text: str) -> Trigger:
+    if text == "report":
+        return "report"
+    if text == "personal_information_acquired":
+        return "personal_information_acquired"
+    raise PolicyError(f"--trigger: {text!r}; use report or personal_information_acquired")
+
+
+def _settings() -> dict[str, Any]:
+    """The deployment's settings that shape a plan; defaults when the runtime is not installed."""
+    defaults: dict[str, Any] = {
+        "policy": ["san-jose"],
+        "directory": None,
+        "holidays": [],
+        "interpretations": {},
+    }
+    try:
+        from infra.settings import Settings
+    except ImportError:
+        return defaults
+    s = Settings()
+    holidays: list[date] = list(s.holidays)
+    return {
+        "policy": list(s.policy),
+        "directory": s.directory,
+        "holidays": holidays,
+        "interpretations": dict(s.interpretations),
+    }
+
+
+if __name__ == "__main__":
+    policy_app()

@@ -1,0 +1,235 @@
+"""The policy engine: report + packs + directory + now -> the obligations the report creates.
+
+Pure and deterministic: no I/O, no clock reads. The caller passes `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from incidents.policy.deadlines import after_business_days, after_elapsed, require_aware
+from incidents.policy.directory import Directory, Person
+from incidents.policy.schema import (
+    Citation,
+    Deadline,
+    EscalationLevel,
+    Follow,
+    Pack,
+    Rule,
+    Trigger,
+    When,
+)
+from incidents.vocabulary import DataCategory, IncidentKind, Role
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """What the engine needs to know of a report."""
+
+    kind: IncidentKind
+    department: str
+    ai_system: str
+    discovered_at: datetime
+    reported_at: datetime
+    data_categories: frozenset[DataCategory] = frozenset()
+    affected_count: int | None = None  # people whose data was acquired, once a case knows it
+
+
+@dataclass(frozen=True)
+class PlannedObligation:
+    """Someone (a role) must be told of the report by `due_at`."""
+
+    role: Role
+    recipients: tuple[Person, ...]
+    due_at: datetime
+    rules: tuple[str, ...]  # "pack/rule", every rule that obliges this role
+    citations: tuple[Citation, ...]
+    timezone: str
+    interpretation: str | None = None
+    reminders: tuple[datetime, ...] = ()
+    escalation: tuple[EscalationLevel, ...] = ()
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    obligations: tuple[PlannedObligation, ...]
+    opens: frozenset[Follow] = field(default_factory=frozenset)
+
+
+def plan_for(
+    report: ReportFacts,
+    packs: Sequence[Pack],
+    directory: Directory,
+    now: datetime,
+    *,
+    trigger: Trigger = "report",
+    since: datetime | None = None,
+    holidays: Collection[date] = (),
+) -> Plan:
+    """The obligations `report` creates under `packs`, as of `now`.
+
+    `trigger` picks the rules that open on a later event (a case confirming that personal
+    information was acquired); `since` is when that event happened, the start of their clocks.
+    With no matching rule, a report opens its triage obligation so nothing goes unseen.
+    """
+    now = require_aware(now, "now")
+    by_role: dict[Role, PlannedObligation] = {}
+    opens: set[Follow] = set()
+    applicable = [p for p in packs if _pack_applies(p, report)]
+    for pack in applicable:
+        for rule in pack.rules:
+            if rule.trigger != trigger or not _matches(rule.when, report, directory):
+                continue
+            opens.update(rule.opens)
+            for role in rule.notify:
+                planned = _plan(pack, rule, role, report, directory, now, since, holidays)
+                by_role[role] = _merge(by_role.get(role), planned)
+    if not by_role and trigger == "report":
+        # A department pack knows its department best, so its triage goes before the city's.
+        for pack in sorted(applicable, key=lambda p: not p.departments):
+            if pack.triage is not None:
+                triage = Rule(
+                    id="triage",
+                    title="No rule matched: triage",
+                    notify=pack.triage.notify,
+                    within=pack.triage.within,
+                    citation=pack.triage.citation,
+                )
+                for role in triage.notify:
+                    planned = _plan(pack, triage, role, report, directory, now, since, holidays)
+                    by_role[role] = _merge(by_role.get(role), planned)
+                break
+    ordered = sorted(by_role.values(), key=lambda o: (o.due_at, o.role.value))
+    return Plan(obligations=tuple(ordered), opens=frozenset(opens))
+
+
+def deadline_for(
+    deadline: Deadline,
+    pack: Pack,
+    report: ReportFacts,
+    *,
+    since: datetime | None = None,
+    holidays: Collection[date] = (),
+) -> tuple[datetime, str | None]:
+    """The due time a deadline gives for a report, and the interpretation used, if any."""
+    note = None
+    if deadline.interpretation is not None:
+        interp = pack.interpretations[deadline.interpretation]
+        word = deadline.interpretation.replace("_", " ")
+        note = f"“{word}” read as {describe(interp.deadline)}: {interp.note}"
+        deadline = interp.deadline.model_copy(update={"from_": deadline.from_})
+    if since is not None:
+        start = since
+    elif deadline.from_ == "report":
+        start = report.reported_at
+    else:
+        start = report.discovered_at
+    if deadline.after is not None:
+        return after_elapsed(start, deadline.after), note
+    assert deadline.business_days is not None  # the schema guarantees exactly one form
+    hh, mm = (int(x) for x in pack.business_hours_end.split(":"))
+    due = after_business_days(
+        start, deadline.business_days, zone=pack.zone, end_of_day=time(hh, mm), holidays=holidays
+    )
+    return due, note
+
+
+def describe(deadline: Deadline) -> str:
+    """Plain words for a deadline, e.g. '24 hours from discovery'."""
+    origin = "discovery" if deadline.from_ == "discovery" else "the report"
+    if deadline.after is not None:
+        return f"{_duration_words(deadline.after)} from {origin}"
+    if deadline.business_days is not None:
+        n = deadline.business_days
+        if n == 0:
+            return "the end of the same business day"
+        if n == 1:
+            return f"the end of the next business day after {origin}"
+        return f"the end of {n} business day{'s' if n != 1 else ''} after {origin}"
+    return f"“{deadline.interpretation}”"
+
+
+def _duration_words(d: timedelta) -> str:
+    minutes = int(d.total_seconds() // 60)
+    if minutes % (60 * 24) == 0 and minutes >= 60 * 24 * 2:
+        return f"{minutes // (60 * 24)} days"
+    if minutes % 60 == 0:
+        h = minutes // 60
+        return f"{h} hour{'s' if h != 1 else ''}"
+    return f"{minutes} minutes"
+
+
+def _plan(
+    pack: Pack,
+    rule: Rule,
+    role: Role,
+    report: ReportFacts,
+    directory: Directory,
+    now: datetime,
+    since: datetime | None,
+    holidays: Collection[date],
+) -> PlannedObligation:
+    due, note = deadline_for(rule.within, pack, report, since=since, holidays=holidays)
+    reminders = tuple(sorted(due - r for r in rule.reminders if due - r > now))
+    return PlannedObligation(
+        role=role,
+        recipients=directory.resolve(role, report.department),
+        due_at=due,
+        rules=(f"{pack.id}/{rule.id}",),
+        citations=(rule.citation,),
+        timezone=pack.timezone,
+        interpretation=note,
+        reminders=reminders,
+        escalation=tuple(rule.escalation),
+        late=due <= now,
+    )
+
+
+def _merge(old: PlannedObligation | None, new: PlannedObligation) -> PlannedObligation:
+    """Two rules oblige the same role: the earlier deadline wins, every citation is kept."""
+    if old is None:
+        return new
+    first, second = (old, new) if old.due_at <= new.due_at else (new, old)
+    return PlannedObligation(
+        role=first.role,
+        recipients=first.recipients,
+        due_at=first.due_at,
+        rules=first.rules + tuple(r for r in second.rules if r not in first.rules),
+        citations=first.citations + tuple(c for c in second.citations if c not in first.citations),
+        timezone=first.timezone,
+        interpretation=first.interpretation,
+        reminders=first.reminders,
+        escalation=first.escalation or second.escalation,
+        late=first.late,
+    )
+
+
+def _pack_applies(pack: Pack, report: ReportFacts) -> bool:
+    if not pack.departments:
+        return True
+    return _in(report.department, pack.departments)
+
+
+def _matches(when: When, report: ReportFacts, directory: Directory) -> bool:
+    if when.kinds and report.kind not in when.kinds:
+        return False
+    if when.data_categories and not report.data_categories.intersection(when.data_categories):
+        return False
+    if when.departments and not _in(report.department, when.departments):
+        return False
+    if when.min_affected is not None and (
+        report.affected_count is None or report.affected_count < when.min_affected
+    ):
+        return False
+    system = directory.system(report.ai_system)
+    if when.system.public_facing is not None and system.public_facing != when.system.public_facing:
+        return False
+    return when.system.pilot is None or system.pilot == when.system.pilot
+
+
+def _in(name: str, names: Sequence[str]) -> bool:
+    wanted = name.strip().casefold()
+    return any(n.casefold() == wanted for n in names)

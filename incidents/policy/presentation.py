@@ -1,0 +1,217 @@
+"""One way to show policy to people and programs: the JSON of an obligation, a pack in words.
+
+The API's `obligations` list and `incidents policy explain --json` both come from
+`obligation_json`, so what an administrator previews is exactly what the service stores and sends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from incidents.policy.engine import PlannedObligation, describe
+from incidents.policy.schema import Citation, Deadline, Pack, Rule, SystemMatch, When
+from incidents.vocabulary import Role
+
+# Plain names for roles, as a resident or a new staff member would say them.
+ROLE_NAMES: dict[Role, str] = {
+    Role.SUPERVISOR: "the reporter's supervisor",
+    Role.CDPO: "the City Digital Privacy Officer (CDPO)",
+    Role.EMPLOYEE_RELATIONS: "the Office of Employee Relations",
+    Role.CIO: "the Chief Information Officer (CIO) / IT Director",
+    Role.CISO: "the Chief Information Security Officer (CISO)",
+    Role.ISO: "the Information Security Officer (ISO)",
+    Role.AIO: "the Artificial Intelligence Officer (AIO)",
+    Role.IT_DEPARTMENT: "the IT Department",
+    Role.DATA_PRIVACY_OFFICER: "the Data Privacy Officer",
+    Role.AI_COORDINATOR: "the AI coordinator",
+    Role.AI_COMMITTEE: "the AI committee",
+    Role.LEGAL: "the City Attorney's Office",
+    Role.SECURITY_TEAM: "the security operations team",
+    Role.DEPARTMENT_HEAD: "the head of the reporter's department",
+}
+
+_KIND_WORDS = {
+    "harm": "harm caused by AI",
+    "malfunction": "a malfunctioning AI system",
+    "data_exposure": "City data exposed, corrupted or misused",
+    "inaccurate_output": "inaccurate or misleading results",
+    "discriminatory_output": "biased or discriminatory results",
+    "prohibited_use": "a prohibited use of AI",
+    "unauthorized_tool": "an AI tool used without approval",
+    "security": "a cybersecurity incident",
+}
+
+_CATEGORY_WORDS = {
+    "pii": "personal information",
+    "cji": "criminal justice information",
+    "phi": "health information",
+    "confidential": "confidential City data",
+    "public": "public data",
+}
+
+_FOLLOW_WORDS = {
+    "security_case": "a security incident case is opened",
+    "sunset_review": "a review of whether to halt or retire the system is opened",
+}
+
+
+def obligation_json(o: PlannedObligation, *, id: str | None, status: str) -> dict[str, Any]:
+    """The one JSON shape of an obligation, for the API and for `policy explain --json`."""
+    return {
+        "id": id,
+        "role": o.role.value,
+        "recipients": [str(p.email) for p in o.recipients],
+        "due_at": o.due_at.astimezone(UTC).isoformat(),
+        "due_at_local": o.due_at.astimezone(ZoneInfo(o.timezone)).isoformat(),
+        "timezone": o.timezone,
+        "status": status,
+        "rule": o.rules[0],
+        "rules": list(o.rules),
+        "citation": str(o.citations[0]),
+        "citations": [
+            {"file": c.file, "section": c.section, "quote": c.quote} for c in o.citations
+        ],
+        "interpretation": o.interpretation,
+        "late": o.late,
+    }
+
+
+def role_name(role: Role) -> str:
+    return ROLE_NAMES.get(role, role.value.replace("_", " "))
+
+
+def describe_pack(pack: Pack) -> dict[str, Any]:
+    """A pack in plain words, for the public /policies page."""
+    rules = [_describe_rule(pack, r) for r in pack.rules]
+    triage = None
+    if pack.triage is not None:
+        t = pack.triage
+        triage = {
+            "text": (
+                f"When no rule matches a report, tell {_names(t.notify)} "
+                f"{_deadline_words(pack, t.within)}."
+            ),
+            "citation": _citation_json(t.citation),
+        }
+    return {
+        "id": pack.id,
+        "title": pack.title,
+        "organisation": pack.organisation,
+        "timezone": pack.timezone,
+        "source": pack.source,
+        "layers_on": pack.layers_on,
+        "departments": list(pack.departments),
+        "business_hours_end": pack.business_hours_end,
+        "interpretations": [
+            {"word": word, "reading": describe(i.deadline), "note": i.note}
+            for word, i in pack.interpretations.items()
+        ],
+        "triage": triage,
+        "rules": rules,
+        "not_encoded": [{"section": x.section, "why": x.why} for x in pack.not_encoded],
+    }
+
+
+def _describe_rule(pack: Pack, rule: Rule) -> dict[str, Any]:
+    later = rule.trigger == "personal_information_acquired"
+    opening = (
+        "When it is confirmed that personal information was acquired"
+        if later
+        else "When a report concerns"
+    )
+    condition = _when_words(rule.when, reported=not later)
+    due = _deadline_words(pack, rule.within)
+    if later:
+        # The clock of these rules starts at the confirmation, whatever `from` says.
+        due = due.replace("from discovery", "from that confirmation").replace(
+            "after discovery", "after that confirmation"
+        )
+    text = f"{opening}{condition}, tell {_names(rule.notify)} {due}."
+    if rule.reminders:
+        before = _and(
+            [describe(Deadline(after=r)).removesuffix(" from discovery") for r in rule.reminders]
+        )
+        text += f" Reminders go out {before} before the deadline."
+    if rule.escalation:
+        steps = "; then ".join(_names(level.notify) for level in rule.escalation)
+        text += f" If the deadline is missed, the matter goes to {steps}."
+    if rule.opens:
+        text += " " + " and ".join(_FOLLOW_WORDS[f] for f in rule.opens).capitalize() + "."
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "text": text,
+        "citation": _citation_json(rule.citation),
+    }
+
+
+def _when_words(when: When, *, reported: bool) -> str:
+    parts: list[str] = []
+    if when.kinds:
+        parts.append(" " + _or([_KIND_WORDS.get(k.value, k.value) for k in when.kinds]))
+    elif reported:
+        parts.append(" anything")
+    if when.data_categories:
+        parts.append(
+            " involving "
+            + _or([_CATEGORY_WORDS.get(c.value, c.value) for c in when.data_categories])
+        )
+    if when.departments:
+        parts.append(" from " + _or(list(when.departments)))
+    system = _system_words(when.system)
+    if system:
+        parts.append(f" about {system}")
+    if when.min_affected is not None:
+        parts.append(f" affecting {when.min_affected:,} or more people")
+    return ("," if not reported and parts else "") + "".join(parts)
+
+
+def _system_words(system: SystemMatch) -> str:
+    words = []
+    if system.public_facing is True:
+        words.append("a public-facing system")
+    elif system.public_facing is False:
+        words.append("an internal system")
+    if system.pilot is True:
+        words.append("a pilot or experiment")
+    elif system.pilot is False:
+        words.append("a system in production")
+    return " that is ".join(words) if len(words) == 2 else "".join(words)
+
+
+def _deadline_words(pack: Pack, deadline: Deadline) -> str:
+    if deadline.interpretation is not None:
+        interp = pack.interpretations[deadline.interpretation]
+        word = deadline.interpretation.replace("_", " ")
+        return (
+            f"{_within(interp.deadline.model_copy(update={'from_': deadline.from_}))} "
+            f"(“{word}”, as this service reads it)"
+        )
+    return _within(deadline)
+
+
+def _within(deadline: Deadline) -> str:
+    words = describe(deadline)
+    return f"by {words}" if deadline.after is None else f"within {words}"
+
+
+def _names(roles: list[Role]) -> str:
+    return _and([role_name(r) for r in roles])
+
+
+def _and(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _or(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _citation_json(c: Citation) -> dict[str, str]:
+    return {"file": c.file, "section": c.section, "quote": c.quote, "text": str(c)}

@@ -1,0 +1,193 @@
+"""The schema of a policy pack: what a city administrator writes in a pack file.
+
+A rule says when it applies (incident kind, data categories, department, AI-system attributes), who
+must be told (roles, resolved through the directory), by when (an elapsed duration, a business-day
+rule, or a named interpretation of a word like "immediately"), and what follows (reminders, an
+escalation chain on breach, a security case, a sunset review). Every rule cites the seed policy.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from incidents.vocabulary import DataCategory, IncidentKind, Role
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a misspelt "reminder:" must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Citation(_Strict):
+    file: str = Field(description="the seed policy file, e.g. 004_cdd0e18fc1bc8463.txt")
+    section: str = Field(min_length=1, description="the section heading the rule comes from")
+    quote: str = Field(min_length=1, description="the sentence of the policy the rule encodes")
+
+    def __str__(self) -> str:
+        return f"{self.file}, “{self.section}”: “{self.quote}”"
+
+
+class Deadline(_Strict):
+    """By when: exactly one of `after`, `business_days` or `interpretation`."""
+
+    after: timedelta | None = Field(
+        default=None, description="real elapsed time, ISO 8601 duration such as PT24H"
+    )
+    business_days: int | None = Field(
+        default=None, ge=0, description="end of business on the Nth business day after the start"
+    )
+    interpretation: str | None = Field(
+        default=None, description="the name of an entry in the pack's interpretations"
+    )
+    from_: Literal["discovery", "report"] = Field(
+        default="discovery", alias="from", description="what the clock counts from"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Deadline:
+        given = [x for x in (self.after, self.business_days, self.interpretation) if x is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a deadline needs exactly one of 'after' (e.g. PT24H), "
+                "'business_days' (e.g. 1) or 'interpretation' (e.g. immediately)"
+            )
+        if self.after is not None and self.after <= timedelta(0):
+            raise ValueError("'after' must be a positive duration such as PT24H")
+        return self
+
+
+class Interpretation(_Strict):
+    """A vague word of the policy ("immediately", "promptly") made into an explicit number."""
+
+    deadline: Deadline
+    note: str = Field(min_length=1, description="why this number, shown beside the deadline")
+
+    @field_validator("deadline")
+    @classmethod
+    def _not_nested(cls, v: Deadline) -> Deadline:
+        if v.interpretation is not None:
+            raise ValueError("an interpretation must give 'after' or 'business_days' itself")
+        return v
+
+
+class SystemMatch(_Strict):
+    public_facing: bool | None = None
+    pilot: bool | None = None
+
+
+class When(_Strict):
+    """Every list is 'any of'; an empty list matches everything."""
+
+    kinds: list[IncidentKind] = Field(default_factory=list)
+    data_categories: list[DataCategory] = Field(default_factory=list)
+    departments: list[str] = Field(default_factory=list)
+    system: SystemMatch = Field(default_factory=SystemMatch)
+    min_affected: int | None = Field(
+        default=None,
+        ge=1,
+        description="only when at least this many people are affected, e.g. 1000 for a statute's "
+        "threshold; a report whose count is not yet known does not match",
+    )
+
+
+class EscalationLevel(_Strict):
+    """One step of an escalation chain: who is told when the level before was breached."""
+
+    notify: list[Role] = Field(min_length=1)
+    within: timedelta = Field(
+        default=timedelta(hours=24), description="how long this level has to acknowledge"
+    )
+
+
+Follow = Literal["security_case", "sunset_review"]
+Trigger = Literal["report", "personal_information_acquired"]
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(min_length=1)
+    trigger: Trigger = Field(
+        default="report",
+        description="what opens the obligation: the report itself, or a later confirmed fact",
+    )
+    when: When = Field(default_factory=When)
+    notify: list[Role] = Field(min_length=1)
+    within: Deadline
+    reminders: list[timedelta] = Field(
+        default_factory=list, description="how long before the deadline to remind, e.g. PT2H"
+    )
+    escalation: list[EscalationLevel] = Field(default_factory=list)
+    opens: list[Follow] = Field(default_factory=list)
+    citation: Citation
+
+
+class Triage(_Strict):
+    """Where a report goes that no rule matches: it is still recorded and someone looks at it."""
+
+    notify: list[Role] = Field(min_length=1)
+    within: Deadline
+    citation: Citation
+
+
+class LeftOut(_Strict):
+    section: str
+    why: str
+
+
+class Pack(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str
+    organisation: str
+    timezone: str = Field(description="IANA zone, e.g. America/Los_Angeles")
+    source: str = Field(description="the seed policy file this pack encodes")
+    layers_on: str | None = Field(
+        default=None, description="the citywide pack a department pack adds to"
+    )
+    departments: list[str] = Field(
+        default_factory=list,
+        description="for a department pack: the departments whose reports it applies to",
+    )
+    business_hours_end: str = Field(
+        default="17:00", pattern=r"^\d{2}:\d{2}$", description="end of a business day, local time"
+    )
+    interpretations: dict[str, Interpretation] = Field(default_factory=dict)
+    triage: Triage | None = None
+    rules: list[Rule] = Field(min_length=1)
+    not_encoded: list[LeftOut] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as America/Chicago"
+            ) from None
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Pack:
+        ids = [r.id for r in self.rules]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"rule ids must be unique; repeated: {', '.join(dupes)}")
+        deadlines = [(r.id, r.within) for r in self.rules]
+        if self.triage:
+            deadlines.append(("triage", self.triage.within))
+        for rule_id, d in deadlines:
+            if d.interpretation is not None and d.interpretation not in self.interpretations:
+                known = ", ".join(sorted(self.interpretations)) or "none"
+                raise ValueError(
+                    f"rule {rule_id!r} uses interpretation {d.interpretation!r}, which the pack "
+                    f"does not define (defined: {known})"
+                )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
