@@ -40,4 +40,6 @@ class Role(StrEnum):
     AI_COMMITTEE = "ai_committee"
     LEGAL = "legal"  # City Attorney or counsel, for statutory breach notices
     SECURITY_TEAM = "security_team"  # staff working cybersecurity incident response cases
-    DEPARTMENT_HEAD = "department_head"  # head of the reporter's department, resolved per department
+    DEPARTMENT_HEAD = (
+        "department_head"  # head of the reporter's department, resolved per department
+    )

@@ -1,0 +1,128 @@
+"""Delivery: sends the notices on record, retrying while the mail server is away.
+
+A notice is claimed with a lease (its next attempt moved ahead) before sending, so several
+instances never send the same notice at once, and a notice whose sender died is retried when
+the lease runs out. A crash between the server's acceptance and our record of it is the only
+window for a duplicate; the notice's stable Message-ID lets mail systems drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+
+from incidents.events import NoticeFailed
+from incidents.model import Notice
+from incidents.unit_of_work import UnitOfWorkFactory
+from notifications.mailer import DeliveryError, Mailer
+from notifications.render import build_message
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s … up to five minutes between tries."""
+    return min(timedelta(seconds=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+class Delivery:
+    def __init__(
+        self,
+        uows: UnitOfWorkFactory,
+        mailer: Mailer,
+        now: Callable[[], datetime],
+        *,
+        sender: str,
+        batch: int = 32,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.uows = uows
+        self.mailer = mailer
+        self.now = now
+        self.sender = sender
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            if await self.send_due() < self.batch:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def send_due(self) -> int:
+        """Send every notice due now (one claimed batch); returns how many were tried."""
+        claimed = await self._claim()
+        await asyncio.gather(*(self._send(n) for n in claimed))
+        return len(claimed)
+
+    async def _claim(self) -> list[Notice]:
+        now = self.now()
+        async with self.uows() as uow:
+            rows = list(
+                await uow.session.exec(
+                    select(Notice)
+                    .where(Notice.status == "pending", col(Notice.next_attempt_at) <= now)
+                    .order_by(col(Notice.next_attempt_at))
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for notice in rows:
+                notice.attempts += 1
+                notice.next_attempt_at = now + LEASE
+                uow.session.add(notice)
+        return rows
+
+    async def _send(self, notice: Notice) -> None:
+        message = build_message(
+            sender=self.sender,
+            recipients=notice.recipients,
+            subject=notice.subject,
+            text=notice.text_body,
+            html=notice.html_body,
+            message_id=notice.message_id,
+            thread_id=f"<report-{notice.report_id}@{notice.message_id.rsplit('@', 1)[-1]}",
+        )
+        try:
+            await self.mailer.send(message)
+        except DeliveryError as exc:
+            await self._failed(notice, exc)
+            return
+        async with self.uows() as uow:
+            row = await uow.session.get(Notice, notice.id)
+            assert row is not None
+            row.status, row.sent_at, row.last_error = "sent", self.now(), None
+            uow.session.add(row)
+
+    async def _failed(self, notice: Notice, exc: DeliveryError) -> None:
+        now = self.now()
+        async with self.uows() as uow:
+            row = await uow.session.get(Notice, notice.id)
+            assert row is not None
+            row.last_error = str(exc)
+            if exc.permanent:
+                row.status = "failed"
+                uow.emit(
+                    NoticeFailed(notice_id=row.id, obligation_id=row.obligation_id, error=str(exc)),
+                    subject=row.report_id,
+                    time=now,
+                )
+                log.error("notice %s refused for good: %s", row.id, exc)
+            else:
+                row.next_attempt_at = now + backoff(row.attempts)
+                log.warning("notice %s not sent (try %d): %s", row.id, row.attempts, exc)
+            uow.session.add(row)

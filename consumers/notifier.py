@@ -1,0 +1,101 @@
+"""The notifier: every opened obligation and every reminder becomes an email notice on record.
+
+The notice is rendered and stored in the same transaction that marks the event handled; the
+delivery worker sends it. So the record of who was told what exists before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import select
+
+from incidents.events import Envelope, Event, ObligationOpened, ReminderDue
+from incidents.model import Notice, Obligation, Report
+from incidents.services import ack_token
+from incidents.unit_of_work import UnitOfWork
+from incidents.wording import local_time, role_words, short_local_time
+from notifications.render import render
+
+
+@dataclass
+class Notifier:
+    base_url: str
+    secret: bytes
+    mail_domain: str
+    wake_delivery: Callable[[], None] = lambda: None
+
+    name = "notifier"
+    handles: frozenset[type[Event]] = frozenset({ObligationOpened, ReminderDue})
+
+    async def handle(
+        self, event: Event, envelope: Envelope, *, uow: UnitOfWork, now: datetime
+    ) -> None:
+        assert isinstance(event, ObligationOpened | ReminderDue)
+        obligation = await uow.session.get(Obligation, event.obligation_id)
+        if obligation is None:
+            raise LookupError(f"obligation {event.obligation_id} is not in the database")
+        if isinstance(event, ReminderDue):
+            if obligation.status != "open":
+                return  # acknowledged after the reminder fired: nobody needs reminding
+            purpose, late = "reminder", event.late
+        else:
+            purpose, late = ("escalation" if obligation.level else "notice"), False
+        report = (
+            await uow.session.exec(select(Report).where(Report.id == obligation.report_id))
+        ).one()
+        escalated_from = ""
+        if obligation.escalated_from:
+            prior = await uow.session.get(Obligation, obligation.escalated_from)
+            if prior is not None:
+                escalated_from = (
+                    f"{role_words(prior.role)}, due {local_time(prior.due_at, prior.timezone)}"
+                )
+        cite = obligation.citations[0] if obligation.citations else {}
+        rendered = render(
+            "obligation",
+            {
+                "purpose": purpose,
+                "late": late,
+                "is_late": obligation.late,
+                "reference": report.reference,
+                "kind_words": report.kind.replace("_", " "),
+                "title": report.title,
+                "description": report.description,
+                "show_details": not report.data_categories,
+                "data_categories": ", ".join(report.data_categories).upper(),
+                "ai_system": report.ai_system,
+                "department": report.reporter_department,
+                "reporter_name": report.reporter_name,
+                "reporter_email": report.reporter_email,
+                "discovered_local": local_time(report.discovered_at, obligation.timezone),
+                "due_local": local_time(obligation.due_at, obligation.timezone),
+                "due_local_short": short_local_time(obligation.due_at, obligation.timezone),
+                "role_words": role_words(obligation.role),
+                "rule_title": " and ".join(obligation.rules),
+                "citation": f"{cite.get('file')}, “{cite.get('section')}”: “{cite.get('quote')}”",
+                "interpretation": obligation.interpretation,
+                "escalated_from": escalated_from,
+                "ack_url": (
+                    f"{self.base_url}/ack/{obligation.id}?t={ack_token(self.secret, obligation.id)}"
+                ),
+            },
+        )
+        uow.session.add(
+            Notice(
+                id=envelope.id,
+                obligation_id=obligation.id,
+                report_id=report.id,
+                purpose=purpose,
+                recipients=[r["email"] for r in obligation.recipients],
+                subject=rendered.subject,
+                text_body=rendered.text,
+                html_body=rendered.html,
+                message_id=f"<notice-{envelope.id}@{self.mail_domain}>",
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        uow.after_commit(self.wake_delivery)

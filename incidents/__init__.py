@@ -1,0 +1,1 @@
+"""AI incident reporting: intake, policy-driven obligations with clocks, notices and escalation."""

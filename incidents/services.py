@@ -1,0 +1,331 @@
+"""Use cases. Each takes a unit of work and `now`; entry points only turn input into a call here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlmodel import col, select
+
+from incidents.errors import InvalidInput, NotFound
+from incidents.events import (
+    ObligationAcknowledged,
+    ObligationBreached,
+    ObligationOpened,
+    ReminderDue,
+    ReportFiled,
+    stable_id,
+)
+from incidents.model import ClockRow, Obligation, Report, format_reference
+from incidents.policy import Directory, Pack, Person, PlannedObligation, ReportFacts, plan_for
+from incidents.schemas import NewReport
+from incidents.unit_of_work import UnitOfWork
+from incidents.vocabulary import DataCategory, IncidentKind, Role
+
+# A clock that fires this long after its time (the service was down) is marked late.
+LATE_AFTER = timedelta(seconds=60)
+# Clocks drift; a discovery time a little ahead of ours is not "in the future".
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """The active packs and the directory behind their roles, as loaded at start-up."""
+
+    packs: tuple[Pack, ...]
+    directory: Directory
+    holidays: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
+class Filed:
+    report: Report
+    obligations: list[Obligation]
+    receipt_code: str  # shown once to the reporter; only its hash is kept
+
+
+async def file_report(
+    cmd: NewReport, *, uow: UnitOfWork, policy: PolicySet, now: datetime, channel: str
+) -> Filed:
+    """Record a report with the obligations its policy creates, and announce it, in one commit."""
+    if cmd.discovered_at > now + FUTURE_TOLERANCE:
+        raise InvalidInput(
+            {"discovered_at": "Discovery can't be in the future; check the date and time zone."}
+        )
+    receipt = new_receipt_code()
+    report = Report(
+        id=str(uuid.uuid4()),
+        kind=cmd.kind.value,
+        title=cmd.title,
+        description=cmd.description,
+        discovered_at=cmd.discovered_at,
+        reported_at=now,
+        reporter_name=cmd.reporter.name,
+        reporter_email=str(cmd.reporter.email),
+        reporter_department=cmd.reporter.department,
+        ai_system=cmd.ai_system,
+        data_categories=[c.value for c in cmd.data_categories],
+        policies=[p.id for p in policy.packs],
+        channel=channel,
+        receipt_hash=_digest(receipt),
+    )
+    uow.session.add(report)
+    await uow.session.flush()  # assigns the number behind the reference
+    plan = plan_for(facts_of(report), policy.packs, policy.directory, now, holidays=policy.holidays)
+    obligations = await _open_all(
+        uow, [(_from_plan(p, report.id, now), p.reminders) for p in plan.obligations], now
+    )
+    uow.emit(
+        ReportFiled(
+            report_id=report.id,
+            reference=report.reference,
+            kind=report.kind,
+            ai_system=report.ai_system,
+            department=report.reporter_department,
+            data_categories=report.data_categories,
+            obligation_ids=[o.id for o in obligations],
+            opens=sorted(plan.opens),
+        ),
+        subject=report.id,
+        time=now,
+    )
+    return Filed(report=report, obligations=obligations, receipt_code=receipt)
+
+
+def facts_of(report: Report) -> ReportFacts:
+    return ReportFacts(
+        kind=IncidentKind(report.kind),
+        department=report.reporter_department,
+        ai_system=report.ai_system,
+        discovered_at=report.discovered_at,
+        reported_at=report.reported_at,
+        data_categories=frozenset(DataCategory(c) for c in report.data_categories),
+    )
+
+
+async def report_for_reporter(
+    reference: str, receipt_code: str, *, uow: UnitOfWork
+) -> tuple[Report, list[Obligation]]:
+    """The report and its obligations, for whoever holds its receipt code; else NotFound."""
+    report = await _by_reference(reference, uow)
+    if report is None or not hmac.compare_digest(report.receipt_hash, _digest(receipt_code)):
+        raise NotFound("No report matches that reference and receipt code.")
+    return report, await obligations_of(report.id, uow=uow)
+
+
+async def obligations_of(report_id: str, *, uow: UnitOfWork) -> list[Obligation]:
+    rows = await uow.session.exec(
+        select(Obligation)
+        .where(Obligation.report_id == report_id)
+        .order_by(col(Obligation.level), col(Obligation.due_at), col(Obligation.role))
+    )
+    return list(rows)
+
+
+async def acknowledge(obligation_id: str, *, by: str, uow: UnitOfWork, now: datetime) -> Obligation:
+    """Record who acknowledged, and stop the obligation's clocks. A second time changes nothing."""
+    obligation = await uow.session.get(Obligation, obligation_id, with_for_update=True)
+    if obligation is None:
+        raise NotFound("No such notice to acknowledge.")
+    if obligation.status == "acknowledged":
+        return obligation
+    obligation.status = "acknowledged"
+    obligation.acknowledged_at = now
+    obligation.acknowledged_by = by
+    pending = await uow.session.exec(
+        select(ClockRow).where(
+            ClockRow.obligation_id == obligation_id, ClockRow.status == "pending"
+        )
+    )
+    for clock in pending:
+        clock.status = "cancelled"
+    uow.session.add(obligation)
+    uow.emit(
+        ObligationAcknowledged(obligation_id=obligation_id, by=by),
+        subject=obligation.report_id,
+        time=now,
+    )
+    return obligation
+
+
+async def fire_due_clocks(*, uow: UnitOfWork, now: datetime, limit: int = 500) -> int:
+    """Fire every clock due by `now`: reminders, and breaches at deadlines. Returns how many.
+
+    Each firing's event id derives from the clock's id, so a firing repeated after a crash is
+    recognised downstream. On PostgreSQL, SKIP LOCKED lets several instances sweep at once
+    without firing a clock twice.
+    """
+    due = await uow.session.exec(
+        select(ClockRow)
+        .where(ClockRow.status == "pending", col(ClockRow.due_at) <= now)
+        .order_by(col(ClockRow.due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    fired = 0
+    for clock in due:
+        clock.status, clock.fired_at = "fired", now
+        uow.session.add(clock)
+        obligation = await uow.session.get(Obligation, clock.obligation_id)
+        if obligation is None or obligation.status != "open":
+            continue
+        late = now - clock.due_at > LATE_AFTER
+        event_id = stable_id("clock", clock.id)
+        if clock.kind == "reminder":
+            uow.emit(
+                ReminderDue(
+                    obligation_id=obligation.id, clock_id=clock.id, due_at=clock.due_at, late=late
+                ),
+                subject=obligation.report_id,
+                time=now,
+                id=event_id,
+            )
+        else:
+            obligation.status, obligation.breached_at = "breached", now
+            uow.session.add(obligation)
+            uow.emit(
+                ObligationBreached(obligation_id=obligation.id, due_at=clock.due_at, late=late),
+                subject=obligation.report_id,
+                time=now,
+                id=event_id,
+            )
+        fired += 1
+    return fired
+
+
+async def escalate(
+    obligation_id: str, *, uow: UnitOfWork, directory: Directory, now: datetime
+) -> list[Obligation]:
+    """Open the next level of a breached obligation's escalation chain, if it has one."""
+    obligation = await uow.session.get(Obligation, obligation_id)
+    if obligation is None or not obligation.escalation:
+        return []
+    rows = await uow.session.exec(select(Report).where(Report.id == obligation.report_id))
+    report = rows.one()
+    level, rest = obligation.escalation[0], obligation.escalation[1:]
+    within = timedelta(seconds=float(level["within_seconds"]))
+    opened: list[tuple[Obligation, Sequence[datetime]]] = []
+    for role_name in level["notify"]:
+        role = Role(role_name)
+        next_id = stable_id("escalation", obligation.id, role.value)
+        if await uow.session.get(Obligation, next_id) is not None:
+            continue  # already escalated (a refused notice, then the deadline)
+        next_level = Obligation(
+            id=next_id,
+            report_id=report.id,
+            role=role.value,
+            recipients=_people(directory.resolve(role, report.reporter_department)),
+            due_at=now + within,
+            timezone=obligation.timezone,
+            rules=obligation.rules,
+            citations=obligation.citations,
+            interpretation=obligation.interpretation,
+            escalation=rest,
+            level=obligation.level + 1,
+            escalated_from=obligation.id,
+            created_at=now,
+        )
+        opened.append((next_level, ()))
+    return await _open_all(uow, opened, now)
+
+
+def ack_token(secret: bytes, obligation_id: str) -> str:
+    """The secret in an acknowledgement link: only the people emailed can acknowledge."""
+    return hmac.new(secret, f"ack:{obligation_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def ack_token_valid(secret: bytes, obligation_id: str, token: str) -> bool:
+    return hmac.compare_digest(ack_token(secret, obligation_id), token)
+
+
+def new_receipt_code() -> str:
+    # 60 random bits in an alphabet without look-alikes (no 0/O, 1/I/L), grouped for reading.
+    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def _digest(receipt_code: str) -> str:
+    normal = receipt_code.strip().upper().replace(" ", "")
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+async def _by_reference(reference: str, uow: UnitOfWork) -> Report | None:
+    parts = reference.strip().upper().split("-")
+    if len(parts) != 3 or parts[0] != "AI" or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    report = await uow.session.get(Report, int(parts[2]))
+    if report is None or format_reference(report.reported_at.year, int(parts[2])) != (
+        "-".join(parts)
+    ):
+        return None
+    return report
+
+
+def _people(people: Sequence[Person]) -> list[dict[str, str]]:
+    return [{"name": p.name, "email": str(p.email)} for p in people]
+
+
+def _from_plan(p: PlannedObligation, report_id: str, now: datetime) -> Obligation:
+    return Obligation(
+        id=str(uuid.uuid4()),
+        report_id=report_id,
+        role=p.role.value,
+        recipients=_people(p.recipients),
+        due_at=p.due_at,
+        timezone=p.timezone,
+        rules=list(p.rules),
+        citations=[c.model_dump() for c in p.citations],
+        interpretation=p.interpretation,
+        escalation=[
+            {"notify": [r.value for r in lvl.notify], "within_seconds": lvl.within.total_seconds()}
+            for lvl in p.escalation
+        ],
+        late=p.late,
+        created_at=now,
+    )
+
+
+async def _open_all(
+    uow: UnitOfWork, opened: Sequence[tuple[Obligation, Sequence[datetime]]], now: datetime
+) -> list[Obligation]:
+    """Add obligations with their clocks and announce each. One already late starts breached."""
+    clocks: list[ClockRow] = []
+    for ob, reminders in opened:
+        ob.late = ob.late or ob.due_at <= now
+        uow.session.add(ob)
+        uow.emit(
+            ObligationOpened(
+                obligation_id=ob.id,
+                report_id=ob.report_id,
+                role=ob.role,
+                level=ob.level,
+                late=ob.late,
+            ),
+            subject=ob.report_id,
+            time=now,
+        )
+        if ob.late:
+            ob.status, ob.breached_at = "breached", now
+            uow.emit(
+                ObligationBreached(obligation_id=ob.id, due_at=ob.due_at, late=True),
+                subject=ob.report_id,
+                time=now,
+                id=stable_id("clock", f"{ob.id}:deadline"),
+            )
+            continue
+        clocks += [
+            ClockRow(id=f"{ob.id}:reminder:{i}", obligation_id=ob.id, kind="reminder", due_at=at)
+            for i, at in enumerate(reminders)
+        ]
+        clocks.append(
+            ClockRow(id=f"{ob.id}:deadline", obligation_id=ob.id, kind="deadline", due_at=ob.due_at)
+        )
+    await uow.session.flush()  # obligations before their clocks: the clocks' foreign key needs them
+    uow.session.add_all(clocks)
+    return [ob for ob, _ in opened]

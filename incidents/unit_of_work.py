@@ -1,0 +1,81 @@
+"""One transaction: a state change and the events announcing it, committed together (the outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from incidents.events import Envelope, Event
+from incidents.model import EventRow
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, *, serialize_events: bool) -> None:
+        self.session = session
+        self._serialize = serialize_events
+        self._pending: list[Envelope] = []
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once this unit of work has committed (e.g. wake a worker)."""
+        self._after_commit.append(hook)
+
+    def emit(
+        self, event: Event, *, subject: str, time: datetime, id: str | None = None
+    ) -> Envelope:
+        envelope = event.envelope(subject=subject, time=time, id=id)
+        self._pending.append(envelope)
+        return envelope
+
+    async def flush_events(self) -> None:
+        if not self._pending:
+            return
+        if self._serialize:
+            # Readers of the database log follow `seq`; on PostgreSQL a lower seq could commit
+            # after a higher one and be skipped. Holding this lock to commit makes seq order
+            # commit order. Only the embedded log on PostgreSQL needs it (Kafka mode does not).
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(7321001)"))
+        for env in self._pending:
+            self.session.add(
+                EventRow(
+                    id=env.id, type=env.type, subject=env.subject, time=env.time, data=env.data
+                )
+            )
+        self._pending.clear()
+
+    @property
+    def emitted(self) -> bool:
+        return bool(self._pending)
+
+
+class UnitOfWorkFactory:
+    """Opens units of work; after each commit that wrote events, tells the log readers."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        serialize_events: bool = False,
+        on_events: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessions = sessions
+        self._serialize = serialize_events
+        self._on_events = on_events
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[UnitOfWork]:
+        async with self.sessions() as session:
+            uow = UnitOfWork(session, serialize_events=self._serialize)
+            yield uow
+            wrote = uow.emitted
+            await uow.flush_events()
+            await session.commit()
+        if wrote:
+            self._on_events()
+        for hook in uow._after_commit:
+            hook()

@@ -1,0 +1,118 @@
+"""The application factory. `cleanup_ctx` owns the runtime, so one `run_app` owns the lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from incidents.errors import InvalidInput, NotFound
+from incidents.web import api, pages
+from incidents.web.keys import RUNTIME
+from infra.bootstrap import Runtime
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HERE = Path(__file__).parent
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Domain errors become plain answers: JSON for the API, a page for people."""
+    try:
+        return await handler(request)
+    except InvalidInput as exc:
+        if _is_api(request):
+            return web.json_response(
+                {
+                    "error": "The report was not accepted. Fix the fields listed.",
+                    "fields": exc.errors,
+                },
+                status=400,
+            )
+        return _page(request, "Something in the request is not right.", str(exc), 400)
+    except NotFound as exc:
+        if _is_api(request):
+            return web.json_response({"error": str(exc)}, status=404)
+        return _page(request, "Not found", str(exc), 404)
+    except web.HTTPRequestEntityTooLarge as exc:
+        limit = request.app[RUNTIME].settings.max_body_bytes // 1024
+        message = f"The request is larger than {limit} KiB. Shorten the description."
+        if _is_api(request):
+            return web.json_response({"error": message}, status=413)
+        return _page(request, "Too large", message, exc.status)
+    except web.HTTPException as exc:
+        if _is_api(request) and exc.status >= 400:
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        if exc.status in (404, 405):
+            return _page(request, exc.reason, "There is no page at this address.", exc.status)
+        raise
+
+
+def _page(request: web.Request, title: str, message: str, status: int) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        "error.html", request, {"title": title, "message": message}, status=status
+    )
+
+
+@web.middleware
+async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse form posts from other sites: a browser always sends Origin on a cross-site POST."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not _is_api(request):
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
+            return _page(request, "Refused", "This form must be sent from this site.", 403)
+    return await handler(request)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
+        "form-action 'self'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Acknowledgement links carry a secret: never send it on to another site.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
+    """The web application around a runtime. With `workers`, consumers and clocks run here too."""
+    app = web.Application(
+        middlewares=[security_headers, errors, same_origin],
+        client_max_size=runtime.settings.max_body_bytes,
+    )
+    app[RUNTIME] = runtime
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("incidents.web", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    app.router.add_routes(api.routes)
+    app.router.add_routes(pages.routes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static", HERE / "static", name="static")
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if workers:
+            await runtime.start_workers()
+        yield
+        await runtime.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,1 @@
+"""Adapters: settings, database, event logs, the outbox relay, clocks, and the composition root."""

@@ -1,0 +1,1 @@
+"""Email: rendering notices from templates and delivering them. Nothing here knows policy."""
