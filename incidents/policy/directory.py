@@ -1,0 +1,58 @@
+"""The organisation's directory: the people behind each role, per department where it differs."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from incidents.vocabulary import Role
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    email: EmailStr
+
+
+class AISystem(BaseModel):
+    """What the directory knows of an AI system in the inventory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_facing: bool = False
+    pilot: bool = False
+
+
+class Directory(BaseModel):
+    """Roles resolve per department first (a department's own supervisor), then citywide.
+
+    A role nobody fills goes to `fallback`, so a gap in the directory delays no notice: the
+    fallback people see it and fix the directory.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    organisation: str
+    fallback: list[Person] = Field(min_length=1)
+    roles: dict[Role, list[Person]] = Field(default_factory=dict)
+    departments: dict[str, dict[Role, list[Person]]] = Field(default_factory=dict)
+    ai_systems: dict[str, AISystem] = Field(default_factory=dict)
+
+    def resolve(self, role: Role, department: str) -> tuple[Person, ...]:
+        for scope in (self._department(department), self.departments.get("*", {}), self.roles):
+            people = scope.get(role)
+            if people:
+                return tuple(people)
+        return tuple(self.fallback)
+
+    def system(self, name: str) -> AISystem:
+        for known, attrs in self.ai_systems.items():
+            if known.casefold() == name.strip().casefold():
+                return attrs
+        return AISystem()
+
+    def _department(self, department: str) -> dict[Role, list[Person]]:
+        for name, roles in self.departments.items():
+            if name.casefold() == department.strip().casefold():
+                return roles
+        return {}
