@@ -47,12 +47,17 @@ class Notifier:
             await uow.session.exec(select(Report).where(Report.id == obligation.report_id))
         ).one()
         escalated_from = ""
-        if obligation.escalated_from:
-            prior = await uow.session.get(Obligation, obligation.escalated_from)
-            if prior is not None:
-                escalated_from = (
-                    f"{role_words(prior.role)}, due {local_time(prior.due_at, prior.timezone)}"
+        if obligation.level:
+            missed = await uow.session.exec(
+                select(Obligation).where(
+                    Obligation.report_id == obligation.report_id,
+                    Obligation.level == obligation.level - 1,
+                    Obligation.status == "breached",
                 )
+            )
+            escalated_from = "; ".join(
+                f"{role_words(m.role)}, due {local_time(m.due_at, m.timezone)}" for m in missed
+            )
         cite = obligation.citations[0] if obligation.citations else {}
         rendered = render(
             "obligation",

@@ -212,9 +212,12 @@ async def escalate(
     opened: list[tuple[Obligation, Sequence[datetime]]] = []
     for role_name in level["notify"]:
         role = Role(role_name)
-        next_id = stable_id("escalation", obligation.id, role.value)
+        # One escalation per report, rule and level: when the supervisor, the CDPO and Employee
+        # Relations all miss one deadline, the CIO gets one notice naming all three, not three.
+        first_rule = obligation.rules[0] if obligation.rules else ""
+        next_id = stable_id("escalation", report.id, first_rule, str(obligation.level), role.value)
         if await uow.session.get(Obligation, next_id) is not None:
-            continue  # already escalated (a refused notice, then the deadline)
+            continue  # already escalated (by a sibling's breach, or a refused notice)
         next_level = Obligation(
             id=next_id,
             report_id=report.id,

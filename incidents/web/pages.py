@@ -208,20 +208,27 @@ async def _obligation_for_link(request: web.Request, token: str) -> tuple[Obliga
     return obligation, report
 
 
+def _ack_context(
+    obligation: Obligation, report: Report, token: str, error: str | None = None
+) -> dict[str, Any]:
+    return {
+        "o": _obligation_view(obligation),
+        "people": obligation.recipients,
+        "report": report,
+        "discovered": local_time(report.discovered_at, obligation.timezone),
+        "token": token,
+        "error": error,
+    }
+
+
 @routes.get("/ack/{obligation_id}")
 async def ack_page(request: web.Request) -> web.Response:
+    """Shows the report and one button. Opening the link acknowledges nothing: mail scanners
+    follow links."""
     token = request.query.get("t", "")
     obligation, report = await _obligation_for_link(request, token)
     return aiohttp_jinja2.render_template(
-        "ack.html",
-        request,
-        {
-            "o": _obligation_view(obligation),
-            "people": obligation.recipients,
-            "report": report,
-            "discovered": local_time(report.discovered_at, obligation.timezone),
-            "token": token,
-        },
+        "ack.html", request, _ack_context(obligation, report, token)
     )
 
 
@@ -236,14 +243,7 @@ async def ack_submit(request: web.Request) -> web.Response:
     if who not in emails:
         who = emails[0] if len(emails) == 1 else ""
     if not who:
-        ctx = {
-            "o": _obligation_view(obligation),
-            "people": obligation.recipients,
-            "report": report,
-            "discovered": local_time(report.discovered_at, obligation.timezone),
-            "token": token,
-            "error": "Choose who you are, then press the button.",
-        }
+        ctx = _ack_context(obligation, report, token, "Choose who you are, then press the button.")
         return aiohttp_jinja2.render_template("ack.html", request, ctx, status=400)
     async with rt.uows() as uow:
         done = await services.acknowledge(obligation.id, by=who, uow=uow, now=rt.now())

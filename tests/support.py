@@ -1,0 +1,91 @@
+"""Helpers for tests: a clock moved by hand, a report body, and waiting for the service to settle."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from consumers.runner import types_of
+from incidents.model import ConsumerPosition, EventRow, Notice
+from infra.bootstrap import Runtime
+
+
+class FakeClock:
+    """Stands in for the wall clock; `advance` moves time forward."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+    def set(self, moment: datetime) -> None:
+        self.current = moment
+
+
+def harm_report(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "harm",
+        "title": "Benefits chatbot told residents they were not eligible",
+        "description": "Three residents were wrongly told they could not apply for rent relief.",
+        "discovered_at": "2026-11-24T08:00:00-08:00",
+        "reporter": {"name": "Ana Ruiz", "email": "ana.ruiz@city.example", "department": "Parks"},
+        "ai_system": "Benefits Chatbot",
+    }
+    body.update(overrides)
+    return body
+
+
+async def settled(rt: Runtime, timeout: float = 10.0) -> None:
+    """Wait until every consumer has read every event meant for it and no notice is due."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with rt.uows() as uow:
+            behind = False
+            for consumer in rt.consumers:
+                latest = (
+                    await uow.session.exec(
+                        select(func.max(EventRow.seq)).where(
+                            col(EventRow.type).in_(types_of(consumer))
+                        )
+                    )
+                ).one()
+                pos = await uow.session.get(ConsumerPosition, consumer.name)
+                if latest is not None and (pos is None or pos.position < latest):
+                    behind = True
+            due = (
+                await uow.session.exec(
+                    select(func.count())
+                    .select_from(Notice)
+                    .where(
+                        Notice.status == "pending",
+                        # due now, or being sent (claimed, no error yet)
+                        (col(Notice.next_attempt_at) <= rt.now())
+                        | col(Notice.last_error).is_(None),
+                    )
+                )
+            ).one()
+        if not behind and not due:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"service not settled after {timeout}s (behind={behind}, due={due})"
+            )
+        await asyncio.sleep(0.02)
+
+
+def ack_link(text: str) -> str:
+    """The acknowledgement link in a notice's plain text, as a path."""
+    match = re.search(r"http://incidents\.test(/ack/\S+)", text)
+    assert match, f"no acknowledgement link in:\n{text}"
+    return match.group(1)
