@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
+from consumers.runner import wait_for_wake
 from incidents.events import NoticeFailed
 from incidents.model import Notice
 from incidents.unit_of_work import UnitOfWorkFactory
@@ -58,10 +59,7 @@ class Delivery:
         while True:
             self._wake.clear()
             if await self.send_due() < self.batch:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
+                await wait_for_wake(self._wake, self.poll_seconds)
 
     async def send_due(self) -> int:
         """Send every notice due now (one claimed batch); returns how many were tried."""

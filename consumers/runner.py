@@ -10,6 +10,7 @@ once: retrying cannot fix it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -51,6 +52,13 @@ class EventSource(Protocol):
     async def park(self, envelope: Envelope, error: str, attempts: int) -> None:
         """Keep an event that cannot be handled, with the reason, for `incidents dlq`."""
         ...
+
+
+async def wait_for_wake(wake: asyncio.Event, seconds: float) -> None:
+    """Sleep until `wake` is set or `seconds` pass: wake-ups come from this process, the timeout
+    catches work that other processes committed."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), seconds)
 
 
 def types_of(consumer: Consumer) -> frozenset[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from incidents.policy import PolicyError
+from incidents.policy.cli import policy_app
 
 app = typer.Typer(
     help="Report AI incidents; notify the people a policy names, on the policy's clock.",
@@ -18,12 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-try:  # the policy tools live beside the packs they check
-    from incidents.policy.cli import policy_app
-
-    app.add_typer(policy_app, name="policy", help="Check and explain policy packs.")
-except ImportError:  # pragma: no cover - only while the policy tools are not installed
-    pass
+app.add_typer(policy_app, name="policy", help="Check, list and explain policy packs.")
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -120,10 +117,8 @@ def worker(
         finally:
             await runtime.close()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a worker is stopped
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> None:

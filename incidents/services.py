@@ -8,7 +8,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
@@ -22,7 +22,7 @@ from incidents.events import (
     stable_id,
 )
 from incidents.model import ClockRow, Obligation, Report, format_reference
-from incidents.policy import Directory, Pack, Person, PlannedObligation, ReportFacts, plan_for
+from incidents.policy import Directory, Person, PlannedObligation, PolicySet, ReportFacts, plan_for
 from incidents.schemas import NewReport
 from incidents.unit_of_work import UnitOfWork
 from incidents.vocabulary import DataCategory, IncidentKind, Role
@@ -31,15 +31,6 @@ from incidents.vocabulary import DataCategory, IncidentKind, Role
 LATE_AFTER = timedelta(seconds=60)
 # Clocks drift; a discovery time a little ahead of ours is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class PolicySet:
-    """The active packs and the directory behind their roles, as loaded at start-up."""
-
-    packs: tuple[Pack, ...]
-    directory: Directory
-    holidays: frozenset[date] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -5,25 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-ROLE_WORDS = {
-    "supervisor": "the reporter's supervisor",
-    "cdpo": "the City Digital Privacy Officer",
-    "employee_relations": "the Office of Employee Relations",
-    "cio": "the Chief Information Officer",
-    "ciso": "the Chief Information Security Officer",
-    "iso": "the Information Security Officer",
-    "aio": "the AI Officer",
-    "it_department": "the IT Department",
-    "data_privacy_officer": "the Data Privacy Officer",
-    "ai_coordinator": "the AI Coordinator",
-    "ai_committee": "the AI Committee",
-    "legal": "the City Attorney's Office",
-    "security_team": "Security Operations",
-}
+from incidents.policy.presentation import role_name
+from incidents.vocabulary import Role
 
 
 def role_words(role: str) -> str:
-    return ROLE_WORDS.get(role, role.replace("_", " "))
+    """E.g. 'the City Digital Privacy Officer (CDPO)'; one table of names for pages and emails."""
+    try:
+        return role_name(Role(role))
+    except ValueError:
+        return role.replace("_", " ")
 
 
 def local_time(moment: datetime | None, zone: str) -> str:

@@ -16,9 +16,9 @@ from consumers.delivery import Delivery
 from consumers.notifier import Notifier
 from consumers.router import Router
 from consumers.runner import Consumer, ConsumerRunner, types_of
-from incidents.policy import load_directory, load_packs
+from incidents.policy import PolicySet, load_directory, load_packs
 from incidents.policy.loader import DEMO_DIRECTORY
-from incidents.services import PolicySet
+from incidents.policy.overrides import apply_interpretations, holiday_set
 from incidents.unit_of_work import UnitOfWorkFactory
 from infra.clocks import ClockKeeper
 from infra.db import create_schema, is_sqlite, make_engine, make_sessions
@@ -36,10 +36,16 @@ def system_now() -> datetime:
 
 
 def load_policy(settings: Settings) -> PolicySet:
-    """The active packs and directory; raises PolicyError naming the file and the problem."""
-    packs = load_packs(settings.policy)
+    """The active packs with this deployment's readings, the directory and the holidays.
+
+    Raises PolicyError naming the file and the problem, so start-up stops with something an
+    administrator can act on.
+    """
+    packs = apply_interpretations(load_packs(settings.policy), settings.interpretations)
     directory = load_directory(settings.directory or DEMO_DIRECTORY)
-    return PolicySet(packs=tuple(packs), directory=directory, holidays=frozenset(settings.holidays))
+    return PolicySet(
+        packs=tuple(packs), directory=directory, holidays=frozenset(holiday_set(settings.holidays))
+    )
 
 
 @dataclass

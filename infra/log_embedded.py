@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import col, select
 
+from consumers.runner import wait_for_wake
 from incidents.events import Envelope
 from incidents.model import ConsumerPosition, DeadLetter, EventRow
 from incidents.unit_of_work import UnitOfWorkFactory
@@ -80,10 +81,7 @@ class EmbeddedSource:
                 self._pending_position = rows[-1].seq
                 return [to_envelope(r) for r in rows]
             if attempt == 0:
-                try:
-                    await asyncio.wait_for(self.waiter.wait(), self.log.poll_seconds)
-                except TimeoutError:
-                    pass
+                await wait_for_wake(self.waiter, self.log.poll_seconds)
         return []
 
     async def commit(self) -> None:

@@ -1,5 +1,6 @@
 """Policy packs (data files, one per policy) and the pure engine: report in, obligations out."""
 
+from incidents.policy.active import PolicySet
 from incidents.policy.directory import Directory, Person
 from incidents.policy.engine import Plan, PlannedObligation, ReportFacts, describe, plan_for
 from incidents.policy.loader import PolicyError, load_directory, load_packs
@@ -13,6 +14,7 @@ __all__ = [
     "Plan",
     "PlannedObligation",
     "PolicyError",
+    "PolicySet",
     "ReportFacts",
     "Rule",
     "load_directory",

@@ -7,27 +7,24 @@ faithful preview of what a report would set in motion.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from incidents.policy.active import PolicySet
 from incidents.policy.directory import Directory
 from incidents.policy.engine import Plan, ReportFacts, plan_for
 from incidents.policy.loader import (
-    DEMO_DIRECTORY,
     PolicyError,
     available_packs,
-    load_directory,
     load_pack,
-    load_packs,
     pack_path,
 )
-from incidents.policy.overrides import apply_interpretations, holiday_set
 from incidents.policy.presentation import obligation_json, role_name
 from incidents.policy.schema import Pack, Trigger
 from incidents.vocabulary import DataCategory, IncidentKind
@@ -130,15 +127,12 @@ def explain(
     ] = None,
 ) -> None:
     """The obligations a report would get: who, by when (local and UTC), why."""
-    settings = _settings()
     try:
         at = _moment(now, "--now") if now else datetime.now(UTC)
-        names = [p for p in (policy.split(",") if policy else settings["policy"]) if p.strip()]
-        packs = apply_interpretations(load_packs(names), settings["interpretations"])
-        people = load_directory(directory or settings["directory"] or DEMO_DIRECTORY)
+        chosen = _deployment(policy, directory)
+        packs, people, holidays = list(chosen.packs), chosen.directory, chosen.holidays
         facts = _read_report(report).facts(at)
         moment = _moment(since, "--since") if since else None
-        holidays = holiday_set(settings["holidays"])
         plan = plan_for(
             facts,
             packs,
@@ -232,26 +226,17 @@ def _trigger(text: str) -> Trigger:
     raise PolicyError(f"--trigger: {text!r}; use report or personal_information_acquired")
 
 
-def _settings() -> dict[str, Any]:
-    """The deployment's settings that shape a plan; defaults when the runtime is not installed."""
-    defaults: dict[str, Any] = {
-        "policy": ["san-jose"],
-        "directory": None,
-        "holidays": [],
-        "interpretations": {},
-    }
-    try:
-        from infra.settings import Settings
-    except ImportError:
-        return defaults
-    s = Settings()
-    holidays: list[date] = list(s.holidays)
-    return {
-        "policy": list(s.policy),
-        "directory": s.directory,
-        "holidays": holidays,
-        "interpretations": dict(s.interpretations),
-    }
+def _deployment(policy: str | None, directory: Path | None) -> PolicySet:
+    """The packs, directory and holidays the running service would use, with the options given."""
+    from infra.bootstrap import load_policy
+    from infra.settings import Settings
+
+    settings = Settings()
+    if policy:
+        settings.policy = [p.strip() for p in policy.split(",") if p.strip()]
+    if directory:
+        settings.directory = directory
+    return load_policy(settings)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Pages for people: the report form, its receipt, the status look-up, acknowledgement, outgoing mail.
+"""Pages for people: the report form and receipt, status look-up, acknowledgement, outgoing mail.
 
 Every page works without JavaScript. Forms post back to themselves; errors come back on the form
 with a summary at the top and a message beside each field.
@@ -20,6 +20,7 @@ from sqlmodel import select
 from incidents import services
 from incidents.errors import InvalidInput, NotFound
 from incidents.model import Obligation, Report
+from incidents.policy.presentation import describe_pack
 from incidents.schemas import parse_report
 from incidents.vocabulary import DataCategory, IncidentKind
 from incidents.web.keys import RUNTIME
@@ -159,6 +160,13 @@ def _obligation_view(o: Obligation) -> dict[str, Any]:
         "citations": o.citations,
         "interpretation": o.interpretation,
     }
+
+
+@routes.get("/policies")
+@aiohttp_jinja2.template("policies.html")
+async def policies(request: web.Request) -> dict[str, Any]:
+    """Every active pack in plain language, for staff and the public."""
+    return {"packs": [describe_pack(p) for p in request.app[RUNTIME].policy.packs]}
 
 
 @routes.get("/status")

@@ -1,30 +1,34 @@
-"""How reports and obligations look to callers: one shape for the API, the pages and `explain`."""
+"""How stored reports and obligations look to callers.
+
+An obligation's JSON comes from the same serializer as `incidents policy explain --json`
+(incidents.policy.presentation), so a preview and the real thing have one shape.
+"""
 
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from incidents.model import Obligation, Report
+from incidents.policy import Citation, Person, PlannedObligation, presentation
+from incidents.vocabulary import Role
+
+
+def as_planned(o: Obligation) -> PlannedObligation:
+    return PlannedObligation(
+        role=Role(o.role),
+        recipients=tuple(Person(**r) for r in o.recipients),
+        due_at=o.due_at,
+        rules=tuple(o.rules),
+        citations=tuple(Citation(**c) for c in o.citations),
+        timezone=o.timezone,
+        interpretation=o.interpretation,
+        late=o.late,
+    )
 
 
 def obligation_json(o: Obligation) -> dict[str, Any]:
-    cites = o.citations or []
-    first = cites[0] if cites else {}
     return {
-        "id": o.id,
-        "role": o.role,
-        "recipients": [r["email"] for r in o.recipients],
-        "due_at": o.due_at.isoformat(),
-        "due_at_local": o.due_at.astimezone(ZoneInfo(o.timezone)).isoformat(),
-        "timezone": o.timezone,
-        "status": o.status,
-        "rule": o.rules[0] if o.rules else None,
-        "rules": o.rules,
-        "citation": f"{first.get('file')}, “{first.get('section')}”: “{first.get('quote')}”",
-        "citations": cites,
-        "interpretation": o.interpretation,
-        "late": o.late,
+        **presentation.obligation_json(as_planned(o), id=o.id, status=o.status),
         "level": o.level,
         "acknowledged_at": o.acknowledged_at.isoformat() if o.acknowledged_at else None,
         "acknowledged_by": o.acknowledged_by,
