@@ -89,3 +89,62 @@ def ack_link(text: str) -> str:
     match = re.search(r"http://incidents\.test(/ack/\S+)", text)
     assert match, f"no acknowledgement link in:\n{text}"
     return match.group(1)
+
+
+class ServiceProcess:
+    """`incidents serve` as its own process, to be killed and restarted like a real one."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        import os
+        import sys
+        from pathlib import Path
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.command = [
+            str(Path(sys.executable).parent / "incidents"),
+            "serve",
+            "--port",
+            str(port),
+        ]
+        base = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
+        self.env = {**base, **env}
+        self.process: Any = None
+
+    async def start(self, timeout: float = 30.0) -> None:
+        import subprocess
+
+        import aiohttp
+
+        self.process = subprocess.Popen(
+            self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"service exited: {self.process.stderr.read().decode()}")
+                try:
+                    async with http.get(self.url + "/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError("service did not answer /healthz")
+                await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no flushing; what was committed is all that survives."""
+        import signal
+
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                self.kill()
