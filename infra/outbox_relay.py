@@ -1,0 +1,125 @@
+"""The outbox relay: hands committed event rows to Kafka, in `seq` order, and marks them published.
+
+Intake only ever writes rows to the `events` table, so a broker outage never blocks it: the relay
+logs, backs off (up to `max_backoff` seconds) and keeps trying, and the rows wait in the table.
+
+Delivery is at least once: the rows are marked published in the same transaction that selected
+them, after the broker acknowledged them; a crash between the two publishes them again, and
+consumers drop the copies by event id.
+
+Order. Rows go out in `seq` order, each batch acknowledged before the next is read, so a report's
+events reach its partition in the order they were written. On PostgreSQL only one relay publishes
+at a time (a transaction-scoped advisory lock; other instances find it taken and wait for their
+next round): with `FOR UPDATE SKIP LOCKED` alone, a second relay would take the *next* rows while
+the first is still publishing, and a report's later event could overtake its earlier one. The
+rows are still selected `FOR UPDATE SKIP LOCKED`, which SQLAlchemy leaves out on SQLite, where
+the database lock already serialises writers. The relay selects `published_at IS NULL` rather than
+"after the last seq", so a row whose transaction commits late (a lower seq than rows already
+published) is still published, never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import text, update
+from sqlmodel import col, select
+
+from consumers.runner import wait_for_wake
+from incidents.events import Envelope
+from incidents.model import EventRow
+from incidents.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK = 7321002  # pg_advisory lock key; 7321001 is the embedded log's
+
+
+class Publisher(Protocol):
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Return only once the log has acknowledged every envelope."""
+        ...
+
+
+def to_envelope(row: EventRow) -> Envelope:
+    return Envelope(id=row.id, type=row.type, subject=row.subject, time=row.time, data=row.data)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        uows: UnitOfWorkFactory,
+        publisher: Publisher,
+        *,
+        batch: int = 500,
+        poll_seconds: float = 0.2,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.uows = uows
+        self.publisher = publisher
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self.published = 0  # rows published since start, for metrics
+        self.healthy = True  # false while the broker refuses; for /readyz
+
+    def wake(self) -> None:
+        """Events were committed in this process: publish them now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = self.poll_seconds
+        while True:
+            self._wake.clear()
+            try:
+                n = await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.healthy = False
+                log.warning("outbox relay: cannot publish, retrying in %.1fs: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            self.healthy = True
+            backoff = self.poll_seconds
+            if n >= self.batch:
+                continue  # more are waiting
+            await wait_for_wake(self._wake, self.poll_seconds)
+
+    async def relay_once(self) -> int:
+        """Publish the oldest unpublished rows (up to `batch`); returns how many."""
+        async with self.uows() as uow:
+            session = uow.session
+            conn = await session.connection()
+            if conn.dialect.name == "postgresql":
+                got = await conn.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}
+                )
+                if not got.scalar():
+                    return 0  # another relay is publishing
+            rows = list(
+                await session.exec(
+                    select(EventRow)
+                    .where(col(EventRow.published_at).is_(None))
+                    .order_by(col(EventRow.seq))
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not rows:
+                return 0
+            await self.publisher.publish([to_envelope(r) for r in rows])
+            table = EventRow.__table__  # type: ignore[attr-defined]
+            await conn.execute(
+                update(table)
+                .where(table.c.seq.in_([r.seq for r in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
+        self.published += len(rows)
+        return len(rows)
