@@ -23,9 +23,9 @@ ENV = "INCIDENTS_TEST_KAFKA"
 # member joining a group wait about the session timeout (and seems not to honour LeaveGroup), so
 # with aiokafka's defaults each join takes 5-18 s; with these about 1-2 s.
 FAST_GROUP = {
-    "session_timeout_ms": 1500,
-    "heartbeat_interval_ms": 300,
-    "rebalance_timeout_ms": 1000,
+    "session_timeout_ms": 1000,
+    "heartbeat_interval_ms": 200,
+    "rebalance_timeout_ms": 500,
 }
 
 

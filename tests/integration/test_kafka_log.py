@@ -132,7 +132,7 @@ async def test_round_trip_commit_and_redelivery(
     async with started(
         KafkaSource(kafka_bootstrap, "c1", {ACK}, topic=kafka_topic, consumer_config=FAST_GROUP)
     ) as source:
-        assert await drain(source, 1, within=1.5) == []
+        assert await drain(source, 1, within=1.0) == []
     async with started(
         KafkaSource(kafka_bootstrap, "c2", {ACK}, topic=kafka_topic, consumer_config=FAST_GROUP)
     ) as source:
@@ -147,12 +147,12 @@ async def test_other_types_are_skipped_but_committed(
     async with started(
         KafkaSource(kafka_bootstrap, "c", only, topic=kafka_topic, consumer_config=FAST_GROUP)
     ) as source:
-        assert await drain(source, 1, within=1.5) == []
+        assert await drain(source, 1, within=1.0) == []
         await source.commit()
     async with started(
         KafkaSource(kafka_bootstrap, "c", None, topic=kafka_topic, consumer_config=FAST_GROUP)
     ) as source:
-        assert await drain(source, 1, within=1.5) == []
+        assert await drain(source, 1, within=1.0) == []
 
 
 async def test_park_list_replay(
@@ -312,3 +312,52 @@ async def wait_until(probe, want, within: float = 10.0) -> None:  # type: ignore
     while (got := await probe()) != want:
         assert time.monotonic() < deadline, f"still {got}, wanted {want}"
         await asyncio.sleep(0.05)
+
+
+# --- with the consumer runner ------------------------------------------------------------------
+
+
+class Flaky:
+    """A consumer that fails on one obligation and handles the rest."""
+
+    name = "flaky"
+    handles = frozenset({ObligationAcknowledged})
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def handle(self, event, envelope, *, uow, now) -> None:  # type: ignore[no-untyped-def]
+        if event.obligation_id == "ob-bad":
+            raise RuntimeError("cannot render")
+        self.seen.append(envelope.id)
+
+
+async def test_runner_on_kafka_handles_once_and_parks_failures(
+    uows: UnitOfWorkFactory, kafka_bootstrap: str, kafka_topic: str, publisher: KafkaPublisher
+) -> None:
+    from consumers.runner import ConsumerRunner
+
+    good = [envelope(n=n) for n in range(3)]
+    bad = ObligationAcknowledged(obligation_id="ob-bad", by="x").envelope(
+        subject=str(uuid.uuid4()), time=datetime.now(UTC)
+    )
+    await publisher.publish([*good, bad, good[0]])  # good[0] twice: a duplicate delivery
+    consumer = Flaky()
+    source = KafkaSource(
+        kafka_bootstrap, "flaky", {ACK}, topic=kafka_topic, consumer_config=FAST_GROUP
+    )
+    runner = ConsumerRunner(
+        consumer, source, uows, lambda: datetime.now(UTC), max_attempts=2, first_backoff=0.01
+    )
+    await source.start()
+    try:
+        deadline = time.monotonic() + 10
+        seen = 0
+        while seen < 5 and time.monotonic() < deadline:
+            seen += await runner.drain_once()
+    finally:
+        await source.stop()
+    assert sorted(consumer.seen) == sorted(e.id for e in good)
+    parked = await list_parked(kafka_bootstrap, "flaky", topic=kafka_topic)
+    assert [(p["event_id"], p["attempts"]) for p in parked] == [(bad.id, 2)]
+    assert parked[0]["error"] == "RuntimeError: cannot render"
