@@ -3,9 +3,8 @@
 Intake only ever writes rows to the `events` table, so a broker outage never blocks it: the relay
 logs, backs off (up to `max_backoff` seconds) and keeps trying, and the rows wait in the table.
 
-Delivery is at least once: the rows are marked published in the same transaction that selected
-them, after the broker acknowledged them; a crash between the two publishes them again, and
-consumers drop the copies by event id.
+Delivery is at least once: rows are marked published only after the broker acknowledged them; a
+crash between the two publishes them again, and consumers drop the copies by event id.
 
 Order. Rows go out in `seq` order, each batch acknowledged before the next is read, so a report's
 events reach its partition in the order they were written. On PostgreSQL only one relay publishes
@@ -32,7 +31,7 @@ from sqlmodel import col, select
 from consumers.runner import wait_for_wake
 from incidents.events import Envelope
 from incidents.model import EventRow
-from incidents.unit_of_work import UnitOfWorkFactory
+from incidents.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -95,31 +94,48 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish the oldest unpublished rows (up to `batch`); returns how many."""
         async with self.uows() as uow:
-            session = uow.session
-            conn = await session.connection()
+            conn = await uow.session.connection()
             if conn.dialect.name == "postgresql":
                 got = await conn.execute(
                     text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}
                 )
                 if not got.scalar():
                     return 0  # another relay is publishing
-            rows = list(
-                await session.exec(
-                    select(EventRow)
-                    .where(col(EventRow.published_at).is_(None))
-                    .order_by(col(EventRow.seq))
-                    .limit(self.batch)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            if not rows:
-                return 0
-            await self.publisher.publish([to_envelope(r) for r in rows])
-            table = EventRow.__table__  # type: ignore[attr-defined]
-            await conn.execute(
-                update(table)
-                .where(table.c.seq.in_([r.seq for r in rows]))
-                .values(published_at=datetime.now(UTC))
-            )
+                # The lock must last until the rows are marked, so publish inside this
+                # transaction; PostgreSQL has other connections for intake meanwhile.
+                rows = await self._oldest(uow)
+                if rows:
+                    await self.publisher.publish([to_envelope(r) for r in rows])
+                    await self._mark(uow, rows)
+                self.published += len(rows)
+                return len(rows)
+        # SQLite: one process owns the database through one connection, which must not wait on
+        # the network (a frozen broker would stall intake). Read, publish, then mark apart.
+        async with self.uows() as uow:
+            rows = await self._oldest(uow)
+        if not rows:
+            return 0
+        await self.publisher.publish([to_envelope(r) for r in rows])
+        async with self.uows() as uow:
+            await self._mark(uow, rows)
         self.published += len(rows)
         return len(rows)
+
+    async def _oldest(self, uow: UnitOfWork) -> list[EventRow]:
+        return list(
+            await uow.session.exec(
+                select(EventRow)
+                .where(col(EventRow.published_at).is_(None))
+                .order_by(col(EventRow.seq))
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            )
+        )
+
+    async def _mark(self, uow: UnitOfWork, rows: Sequence[EventRow]) -> None:
+        table = EventRow.__table__  # type: ignore[attr-defined]
+        await uow.session.execute(
+            update(table)
+            .where(table.c.seq.in_([r.seq for r in rows]))
+            .values(published_at=datetime.now(UTC))
+        )

@@ -95,7 +95,9 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps its own event loop running in the main
+# thread while it is open, and the asyncio tests after this package need that thread back.
+@pytest.fixture(scope="package")
 def playwright_instance() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
@@ -103,7 +105,7 @@ def playwright_instance() -> Iterator[object]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_instance, chromium_path: str):  # type: ignore[no-untyped-def]
     b = playwright_instance.chromium.launch(
         executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True
