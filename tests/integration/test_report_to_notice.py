@@ -80,7 +80,9 @@ async def test_the_web_form_files_a_report_and_shows_reference_and_receipt(clien
 
 async def test_without_the_right_receipt_code_a_report_is_not_revealed(client, smtp_server):
     body = await (await client.post("/api/v1/reports", json=harm_report())).json()
-    for code in ("", "WRONG-CODE-0000", body["receipt_code"][:-1] + "X"):
+    code = body["receipt_code"]
+    one_off = code[:-1] + ("Y" if code[-1] == "X" else "X")  # differs in its last character
+    for code in ("", "WRONG-CODE-0000", one_off):
         resp = await client.get(
             f"/api/v1/reports/{body['reference']}", params={"receipt_code": code}
         )
