@@ -365,7 +365,7 @@ CASES = [
         (
             Want(
                 "department_head",
-                FALLBACK,
+                ("parks.director@city.example",),
                 "2026-10-27T22:00:00Z",
                 ("wisconsin-city/bias-remediation", "wisconsin-city/output-assessment"),
             ),
@@ -381,7 +381,7 @@ CASES = [
         (
             Want(
                 "department_head",
-                FALLBACK,
+                ("parks.director@city.example",),
                 "2026-11-12T23:00:00Z",
                 ("wisconsin-city/output-assessment",),
             ),
@@ -397,7 +397,7 @@ CASES = [
         (
             Want(
                 "department_head",
-                FALLBACK,
+                ("parks.director@city.example",),
                 "2026-11-13T23:00:00Z",
                 ("wisconsin-city/output-assessment",),
             ),
@@ -443,7 +443,7 @@ CASES = [
             ),
             Want(
                 "department_head",
-                FALLBACK,
+                ("police.chief@city.example",),
                 "2026-10-27T22:00:00Z",
                 ("wisconsin-city/bias-remediation", "wisconsin-city/output-assessment"),
             ),
@@ -459,7 +459,7 @@ CASES = [
         (
             Want(
                 "department_head",
-                FALLBACK,
+                ("parks.director@city.example",),
                 "2026-10-27T22:00:00Z",
                 ("wisconsin-city/bias-remediation", "wisconsin-city/output-assessment"),
             ),
