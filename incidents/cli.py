@@ -49,6 +49,7 @@ def _configure_logging() -> None:
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @app.command()
@@ -111,7 +112,11 @@ def worker(
             runtime = await build(settings)
         except PolicyError as exc:
             _fail(str(exc))
-        await runtime.start_workers(set(consumer) if consumer else None, clocks=clocks)
+        try:
+            await runtime.start_workers(set(consumer) if consumer else None, clocks=clocks)
+        except ValueError as exc:  # an unknown --consumer
+            await runtime.close()
+            _fail(str(exc))
         try:
             await asyncio.Event().wait()
         finally:
@@ -119,6 +124,98 @@ def worker(
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a worker is stopped
         asyncio.run(main())
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run twice, or from several instances)."""
+    from infra.migrate import migrate as run_migrations
+
+    settings = _settings()
+    url = settings.resolved_database_url()
+    typer.echo(f"migrating {_safe_url(url)} …")
+    asyncio.run(run_migrations(url))
+    typer.echo("the database schema is up to date")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+kafka_app = typer.Typer(help="Kafka topics, in production mode.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
+
+
+@kafka_app.command("init")
+def kafka_init(
+    partitions: int = typer.Option(6, help="partitions of the events topic"),
+) -> None:
+    """Create the events topic and each consumer's dead-letter topic (safe to run twice)."""
+    from infra.kafka import init_topics
+
+    settings = _settings()
+    if not settings.kafka_bootstrap:
+        _fail("set INCIDENTS_KAFKA_BOOTSTRAP=host:port first")
+    consumers = ["notifier", "router"]
+    asyncio.run(
+        init_topics(
+            settings.kafka_bootstrap,  # type: ignore[arg-type]
+            partitions=partitions,
+            consumers=consumers,
+            topic=settings.kafka_topic,
+        )
+    )
+    typer.echo(f"topics ready: {settings.kafka_topic} and its dead-letter topics for {consumers}")
+
+
+dlq_app = typer.Typer(help="Events a consumer could not handle, parked with the reason.")
+app.add_typer(dlq_app, name="dlq", no_args_is_help=True)
+
+
+async def _with_runtime(work):  # type: ignore[no-untyped-def]
+    from infra.bootstrap import build
+
+    try:
+        runtime = await build(_settings())
+    except PolicyError as exc:
+        _fail(str(exc))
+    try:
+        return await work(runtime)
+    finally:
+        await runtime.close()
+
+
+@dlq_app.command("list")
+def dlq_list(consumer: str = typer.Option(None, help="only this consumer's")) -> None:
+    """Show parked events: which consumer, which event, why, and whether already replayed."""
+    from infra.dead_letters import list_parked
+
+    parked = asyncio.run(_with_runtime(lambda rt: list_parked(rt, consumer)))
+    if not parked:
+        typer.echo("nothing is parked")
+        return
+    for p in parked:
+        state = "replayed" if p["replayed"] else "parked"
+        typer.echo(
+            f"{p['parked_at']:%Y-%m-%d %H:%M:%S}  {p['consumer']}  {state}  {p['type']}  "
+            f"event {p['event_id']}  report {p['subject']}\n    after {p['attempts']} "
+            f"attempt(s): {p['error']}"
+        )
+
+
+@dlq_app.command("replay")
+def dlq_replay(consumer: str = typer.Argument(..., help="the consumer, e.g. notifier")) -> None:
+    """Send a consumer's parked events back to it; one that fails again is parked again."""
+    from infra.dead_letters import replay
+
+    try:
+        n = asyncio.run(_with_runtime(lambda rt: replay(rt, consumer)))
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"replayed {n} event(s) to {consumer}")
 
 
 def main() -> None:

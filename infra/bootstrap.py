@@ -9,20 +9,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.delivery import Delivery
 from consumers.notifier import Notifier
 from consumers.router import Router
-from consumers.runner import Consumer, ConsumerRunner, types_of
+from consumers.runner import Consumer, ConsumerRunner, EventSource, types_of
 from incidents.policy import PolicySet, load_directory, load_packs
 from incidents.policy.loader import DEMO_DIRECTORY
 from incidents.policy.overrides import apply_interpretations, holiday_set
 from incidents.unit_of_work import UnitOfWorkFactory
 from infra.clocks import ClockKeeper
-from infra.db import create_schema, is_sqlite, make_engine, make_sessions
+from infra.db import is_sqlite, make_engine, make_sessions
+from infra.kafka import KafkaPublisher, KafkaSource
 from infra.log_embedded import EmbeddedLog
+from infra.migrate import migrate
+from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
 from notifications.mailer import Mailer, mailer_for
 
@@ -57,24 +61,50 @@ class Runtime:
     secret: bytes
     base_url: str
     now: Now
-    log: EmbeddedLog
+    log: EmbeddedLog | None  # the database log; None when Kafka carries the events
+    publisher: KafkaPublisher | None  # None in the embedded mode
+    relay: OutboxRelay | None  # hands committed events to Kafka; None in the embedded mode
     mailer: Mailer
     consumers: list[Consumer]
     delivery: Delivery
     clocks: ClockKeeper
+    kafka_consumer_config: dict[str, Any] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _relaying: bool = False
+
+    def source(self, consumer: Consumer) -> EventSource:
+        """Where a consumer reads: its Kafka consumer group, or its place in the database log."""
+        if self.log is not None:
+            return self.log.source(consumer.name, types_of(consumer))
+        assert self.settings.kafka_bootstrap is not None
+        return KafkaSource(
+            self.settings.kafka_bootstrap,
+            consumer.name,
+            types_of(consumer),
+            topic=self.settings.kafka_topic,
+            consumer_config=self.kafka_consumer_config,
+        )
 
     def runners(self, names: set[str] | None = None) -> list[ConsumerRunner]:
+        unknown = (names or set()) - {c.name for c in self.consumers}
+        if unknown:
+            known = ", ".join(c.name for c in self.consumers)
+            raise ValueError(f"no consumer named {', '.join(sorted(unknown))}; they are: {known}")
         chosen = [c for c in self.consumers if names is None or c.name in names]
-        return [
-            ConsumerRunner(c, self.log.source(c.name, types_of(c)), self.uows, self.now)
-            for c in chosen
-        ]
+        return [ConsumerRunner(c, self.source(c), self.uows, self.now) for c in chosen]
+
+    async def start_relay(self) -> None:
+        """Publish committed events to Kafka from this process (safe in several at once)."""
+        if self.relay is not None and self.publisher is not None and not self._relaying:
+            self._relaying = True
+            await self.publisher.start()
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
 
     async def start_workers(
         self, consumers: set[str] | None = None, *, clocks: bool = True
     ) -> None:
         """Run consumers, mail delivery and (optionally) the clock keeper in this process."""
+        await self.start_relay()  # workers commit events too: escalations, fired clocks
         for runner in self.runners(consumers):
             self._tasks.append(asyncio.create_task(runner.run(), name=runner.consumer.name))
         self._tasks.append(asyncio.create_task(self.delivery.run(), name="delivery"))
@@ -89,6 +119,9 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._relaying and self.publisher is not None:
+            self._relaying = False
+            await self.publisher.stop()
         await self.mailer.close()
         await self.engine.dispose()
 
@@ -101,20 +134,31 @@ async def build(
     mailer: Mailer | None = None,
 ) -> Runtime:
     policy = load_policy(settings)  # before anything else: a bad pack stops start-up at once
-    engine = make_engine(settings.resolved_database_url())
-    await create_schema(engine)
-    embedded: EmbeddedLog | None = None
+    url = settings.resolved_database_url()
+    await migrate(url)  # idempotent, and locked on PostgreSQL: every instance may run it
+    engine = make_engine(url)
+    readers: list[Callable[[], None]] = []  # what to wake when events are committed
 
-    def wake_log() -> None:
-        if embedded is not None:
-            embedded.wake()
+    def events_committed() -> None:
+        for wake in readers:
+            wake()
 
     uows = UnitOfWorkFactory(
         make_sessions(engine),
-        serialize_events=not is_sqlite(engine),
-        on_events=wake_log,
+        # Readers of the database log follow seq order; Kafka mode has no such readers.
+        serialize_events=not is_sqlite(engine) and not settings.kafka_bootstrap,
+        on_events=events_committed,
     )
-    embedded = EmbeddedLog(uows)
+    embedded: EmbeddedLog | None = None
+    publisher: KafkaPublisher | None = None
+    relay: OutboxRelay | None = None
+    if settings.kafka_bootstrap:
+        publisher = KafkaPublisher(settings.kafka_bootstrap, topic=settings.kafka_topic)
+        relay = OutboxRelay(uows, publisher)
+        readers.append(relay.wake)
+    else:
+        embedded = EmbeddedLog(uows)
+        readers.append(embedded.wake)
     secret = settings.resolved_secret_key()
     base = (settings.base_url or base_url).rstrip("/")
     mailer = mailer or mailer_for(settings.smtp_url, settings.outbox_mail_dir)
@@ -135,6 +179,8 @@ async def build(
         base_url=base,
         now=now,
         log=embedded,
+        publisher=publisher,
+        relay=relay,
         mailer=mailer,
         consumers=consumers,
         delivery=delivery,

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         default=None, description="host:port of Kafka; unset: events use the database log"
     )
+    kafka_topic: str = Field(
+        default="ai-incidents.events",
+        description="the events topic (dead letters: <topic>.<consumer>.dlt)",
+    )
     holidays: Annotated[list[date], NoDecode] = Field(
         default_factory=list, description="extra non-business days, comma-separated ISO dates"
     )
