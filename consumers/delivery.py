@@ -61,6 +61,27 @@ class Delivery:
             if await self.send_due() < self.batch:
                 await wait_for_wake(self._wake, self.poll_seconds)
 
+    async def release_claims(self) -> int:
+        """Make every pending notice due now, claims included; returns how many.
+
+        Only for a database one process owns (the embedded SQLite mode): a claim left by that
+        process before a crash has no other owner, and waiting out its lease would only delay
+        the notice. With several instances, a dead one's claims expire after LEASE instead.
+        """
+        now = self.now()
+        async with self.uows() as uow:
+            pending = list(
+                await uow.session.exec(
+                    select(Notice).where(
+                        Notice.status == "pending", col(Notice.next_attempt_at) > now
+                    )
+                )
+            )
+            for notice in pending:
+                notice.next_attempt_at = now
+                uow.session.add(notice)
+        return len(pending)
+
     async def send_due(self) -> int:
         """Send every notice due now (one claimed batch); returns how many were tried."""
         claimed = await self._claim()

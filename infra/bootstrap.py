@@ -105,6 +105,8 @@ class Runtime:
     ) -> None:
         """Run consumers, mail delivery and (optionally) the clock keeper in this process."""
         await self.start_relay()  # workers commit events too: escalations, fired clocks
+        if is_sqlite(self.engine):
+            await self.delivery.release_claims()  # this process is the database's only user
         for runner in self.runners(consumers):
             self._tasks.append(asyncio.create_task(runner.run(), name=runner.consumer.name))
         self._tasks.append(asyncio.create_task(self.delivery.run(), name="delivery"))
