@@ -1,0 +1,229 @@
+"""Production mode: PostgreSQL for state, Kafka for events, several instances at once.
+
+Every test here runs against a real PostgreSQL and a real Kafka-protocol broker (Tansu), which
+the test harness starts when none is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from incidents.model import ClockRow, EventRow, Notice
+from incidents.web.app import create_app
+from infra.bootstrap import Runtime, build
+from infra.dead_letters import list_parked, replay
+from infra.settings import Settings
+from tests.harness.kafka import FAST_GROUP
+from tests.support import FakeClock, harm_report, settled
+
+Factory = Callable[[], Awaitable[Runtime]]
+DISCOVERED = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def instances(
+    tmp_path, postgres_url, kafka_bootstrap, kafka_topic, smtp_server, clock
+) -> AsyncIterator[Factory]:
+    """Builds service instances sharing one PostgreSQL database, one topic, one mail server."""
+    built: list[Runtime] = []
+
+    async def make() -> Runtime:
+        settings = Settings(
+            home=tmp_path / f"home{len(built)}",
+            database_url=postgres_url,
+            kafka_bootstrap=kafka_bootstrap,
+            kafka_topic=kafka_topic,
+            smtp_url=smtp_server.url,
+            secret_key="a-test-secret",
+            clock_tick_seconds=3600,
+        )
+        rt = await build(settings, now=clock, base_url="http://incidents.test")
+        rt.kafka_consumer_config = FAST_GROUP
+        built.append(rt)
+        return rt
+
+    yield make
+    for rt in built:
+        await rt.close()
+
+
+async def kafka_settled(*runtimes: Runtime, patience: float = 30.0) -> None:
+    """Every event published, and every instance's notices sent or waiting on a retry."""
+    deadline = asyncio.get_running_loop().time() + patience
+    rt = runtimes[0]
+    while True:
+        async with rt.uows() as uow:
+            unpublished = (
+                await uow.session.exec(
+                    select(func.count()).select_from(EventRow).where(EventRow.published_at == None)  # noqa: E711
+                )
+            ).one()
+        if not unpublished:
+            break
+        assert asyncio.get_running_loop().time() < deadline, f"{unpublished} events unpublished"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # consumers commit within their poll interval (0.5 s)
+
+
+async def post_reports(client, n: int) -> list[str]:
+    references = []
+    for i in range(n):
+        resp = await client.post("/api/v1/reports", json=harm_report(title=f"Report number {i}"))
+        assert resp.status == 201, await resp.text()
+        references.append((await resp.json())["reference"])
+    return references
+
+
+async def test_a_report_travels_through_kafka_to_its_three_notices(
+    instances, aiohttp_client, smtp_server
+):
+    rt = await instances()
+    client = await aiohttp_client(create_app(rt, workers=True))
+    await post_reports(client, 1)
+    received = await smtp_server.wait_for(3, timeout=30)
+    assert {r for m in received for r in m.rcpt_tos} == {
+        "parks.supervisor@city.example",
+        "cdpo@city.example",
+        "employee.relations@city.example",
+    }
+    async with rt.uows() as uow:
+        assert rt.log is None  # the database log is not in use: Kafka carries the events
+        published = list(await uow.session.exec(select(EventRow)))
+    assert published and all(e.published_at is not None for e in published)
+
+
+async def test_reports_keep_coming_while_the_broker_is_down_and_all_go_out_after(
+    instances, aiohttp_client, smtp_server, kafka_broker
+):
+    if not kafka_broker.controllable:
+        pytest.fail("this test freezes the broker; unset INCIDENTS_TEST_KAFKA to let it start one")
+    rt = await instances()
+    client = await aiohttp_client(create_app(rt, workers=True))
+    await post_reports(client, 1)
+    await smtp_server.wait_for(3, timeout=30)  # consumers have joined their groups
+
+    kafka_broker.pause()  # SIGSTOP: the broker neither answers nor forgets
+    try:
+        started = asyncio.get_running_loop().time()
+        await post_reports(client, 10)
+        assert asyncio.get_running_loop().time() - started < 5, "intake waited on the broker"
+    finally:
+        kafka_broker.resume()
+    received = await smtp_server.wait_for(33, timeout=90)
+    await kafka_settled(rt)
+    assert len(received) == len(smtp_server.messages) == 33
+    assert len({m["Message-ID"] for m in received}) == 33
+
+
+async def test_two_workers_and_two_clock_keepers_do_everything_exactly_once(
+    instances, aiohttp_client, smtp_server, clock: FakeClock
+):
+    web = await instances()
+    client = await aiohttp_client(create_app(web, workers=False))
+    workers = [await instances(), await instances()]
+    for w in workers:
+        await w.start_workers()
+    refs = await post_reports(client, 6)
+    await smtp_server.wait_for(18, timeout=60)
+    await kafka_settled(web, *workers)
+    assert len(smtp_server.messages) == 18
+
+    # Both clock keepers sweep at the same moment, at each reminder and at the deadline.
+    for hours, expected in ((12, 36), (22, 54), (24, 60)):
+        clock.set(DISCOVERED + timedelta(hours=hours, seconds=1))
+        fired = await asyncio.gather(*(w.clocks.sweep() for w in workers))
+        assert sum(fired) == 18  # 6 reports x 3 obligations, each clock once
+        await smtp_server.wait_for(expected, timeout=60)
+    await kafka_settled(web, *workers)
+    messages = smtp_server.messages
+    assert len(messages) == 18 * 3 + 6
+    assert len({m["Message-ID"] for m in messages}) == len(messages)
+    escalations = [m for m in messages if m["Subject"].startswith("Escalation:")]
+    assert sorted(m["Subject"].split("[")[1].split("]")[0] for m in escalations) == sorted(refs)
+    async with web.uows() as uow:
+        pending = (
+            await uow.session.exec(
+                select(func.count()).select_from(ClockRow).where(ClockRow.status == "pending")
+            )
+        ).one()
+        failed = (
+            await uow.session.exec(
+                select(func.count()).select_from(Notice).where(Notice.status != "sent")
+            )
+        ).one()
+    assert pending == 6  # only the CIO escalations' own deadlines remain
+    assert failed == 0
+
+
+async def test_a_poison_event_is_parked_with_its_reason_and_the_rest_flow_on(
+    instances, aiohttp_client, smtp_server, clock
+):
+    rt = await instances()
+    client = await aiohttp_client(create_app(rt, workers=True))
+    # An event of a type the notifier handles, whose data does not fit the schema.
+    async with rt.uows() as uow:
+        uow.session.add(
+            EventRow(
+                id="00000000-0000-4000-8000-00000000dead",
+                type="org.ai-incidents.obligation.opened.v1",
+                subject="no-such-report",
+                time=clock(),
+                data={"obligation_id": 42},
+            )
+        )
+    rt.relay.wake()
+    await post_reports(client, 2)
+    await smtp_server.wait_for(6, timeout=30)
+    await kafka_settled(rt)
+
+    parked = await list_parked(rt, "notifier")
+    assert [p["event_id"] for p in parked] == ["00000000-0000-4000-8000-00000000dead"]
+    assert "does not fit its schema" in parked[0]["error"]
+    assert parked[0]["replayed"] is False
+    # Replaying sends it back; it still cannot be handled, so it is parked again, not lost.
+    assert await replay(rt, "notifier") == 1
+    for _ in range(100):
+        again = await list_parked(rt, "notifier")
+        if len(again) == 2:
+            break
+        await asyncio.sleep(0.2)
+    assert len(again) == 2
+    assert len(smtp_server.messages) == 6
+
+
+async def test_the_embedded_dead_letter_place_works_the_same(client, runtime, clock, smtp_server):
+    async with runtime.uows() as uow:
+        uow.session.add(
+            EventRow(
+                id="00000000-0000-4000-8000-00000000beef",
+                type="org.ai-incidents.obligation.opened.v1",
+                subject="no-such-report",
+                time=clock(),
+                data={"obligation_id": 42},
+            )
+        )
+    runtime.log.wake()
+    await client.post("/api/v1/reports", json=harm_report())
+    await smtp_server.wait_for(3)
+    await settled(runtime)
+    parked = await list_parked(runtime, "notifier")
+    assert [p["event_id"] for p in parked] == ["00000000-0000-4000-8000-00000000beef"]
+    assert await replay(runtime, "notifier") == 1
+    assert [p["replayed"] for p in await list_parked(runtime, "notifier")] == [True, False]
+
+
+async def test_the_web_role_alone_sends_nothing_itself(instances, aiohttp_client, smtp_server):
+    web = await instances()
+    client = await aiohttp_client(create_app(web, workers=False))
+    await post_reports(client, 1)
+    await kafka_settled(web)
+    assert smtp_server.messages == []  # no worker is running: notices wait in Kafka
+    worker = await instances()
+    await worker.start_workers()
+    await smtp_server.wait_for(3, timeout=30)
