@@ -43,6 +43,7 @@ class Delivery:
         sender: str,
         batch: int = 32,
         poll_seconds: float = 1.0,
+        lease: timedelta = LEASE,
     ) -> None:
         self.uows = uows
         self.mailer = mailer
@@ -50,6 +51,7 @@ class Delivery:
         self.sender = sender
         self.batch = batch
         self.poll_seconds = poll_seconds
+        self.lease = lease
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -102,7 +104,7 @@ class Delivery:
             )
             for notice in rows:
                 notice.attempts += 1
-                notice.next_attempt_at = now + LEASE
+                notice.next_attempt_at = now + self.lease
                 uow.session.add(notice)
         return rows
 

@@ -7,9 +7,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -68,7 +67,6 @@ class Runtime:
     consumers: list[Consumer]
     delivery: Delivery
     clocks: ClockKeeper
-    kafka_consumer_config: dict[str, Any] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _relaying: bool = False
 
@@ -82,7 +80,7 @@ class Runtime:
             consumer.name,
             types_of(consumer),
             topic=self.settings.kafka_topic,
-            consumer_config=self.kafka_consumer_config,
+            consumer_config=self.settings.kafka_consumer_options,
         )
 
     def runners(self, names: set[str] | None = None) -> list[ConsumerRunner]:
@@ -164,7 +162,13 @@ async def build(
     secret = settings.resolved_secret_key()
     base = (settings.base_url or base_url).rstrip("/")
     mailer = mailer or mailer_for(settings.smtp_url, settings.outbox_mail_dir)
-    delivery = Delivery(uows, mailer, now, sender=settings.mail_from)
+    delivery = Delivery(
+        uows,
+        mailer,
+        now,
+        sender=settings.mail_from,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+    )
     mail_domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "ai-incidents.local"
     consumers: list[Consumer] = [
         Notifier(

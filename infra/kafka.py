@@ -57,16 +57,17 @@ Headers = list[tuple[str, bytes]]
 _FORMAT = JSONFormat()
 
 
-def group_id(consumer: str) -> str:
-    return f"ai-incidents.{consumer}"
+def group_id(consumer: str, topic: str = TOPIC) -> str:
+    """`ai-incidents.<consumer>`; a deployment with its own topic gets its own groups too."""
+    return f"ai-incidents.{consumer}" if topic == TOPIC else f"{topic}.{consumer}"
 
 
 def dlt_topic(consumer: str, topic: str = TOPIC) -> str:
     return f"{topic}.{consumer}.dlt"
 
 
-def replay_group_id(consumer: str) -> str:
-    return f"ai-incidents.dlq-replay.{consumer}"
+def replay_group_id(consumer: str, topic: str = TOPIC) -> str:
+    return group_id(f"dlq-replay.{consumer}", topic)
 
 
 # --- the CloudEvents mapping -------------------------------------------------------------------
@@ -239,7 +240,7 @@ class KafkaSource:
         self._consumer = AIOKafkaConsumer(
             self.topic,
             bootstrap_servers=self.bootstrap,
-            group_id=group_id(self.consumer_name),
+            group_id=group_id(self.consumer_name, self.topic),
             client_id=f"ai-incidents-{self.consumer_name}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -483,7 +484,7 @@ async def list_parked(
             owner = name[len(topic) + 1 : -len(".dlt")]
             # Partitions named: Tansu mis-encodes the answer for "all partitions" (topics=NULL).
             committed = await admin.list_consumer_group_offsets(
-                replay_group_id(owner), partitions=partitions
+                replay_group_id(owner, topic), partitions=partitions
             )
             records = await _read_to_end(client, partitions, {})
             for r in records:
@@ -502,7 +503,7 @@ async def replay_parked(bootstrap: str, consumer: str, *, topic: str = TOPIC) ->
     name = dlt_topic(consumer, topic)
     client = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
-        group_id=replay_group_id(consumer),
+        group_id=replay_group_id(consumer, topic),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )

@@ -45,6 +45,15 @@ class Settings(BaseSettings):
         default="ai-incidents.events",
         description="the events topic (dead letters: <topic>.<consumer>.dlt)",
     )
+    kafka_consumer_options: Annotated[dict[str, Any], NoDecode] = Field(
+        default_factory=dict,
+        description='more aiokafka consumer settings, JSON, e.g. {"session_timeout_ms": 10000}',
+    )
+    delivery_lease_seconds: float = Field(
+        default=60.0,
+        description="how long a notice being sent is held before another instance may retry it; "
+        "keep it above the SMTP timeout",
+    )
     holidays: Annotated[list[date], NoDecode] = Field(
         default_factory=list, description="extra non-business days, comma-separated ISO dates"
     )
@@ -69,7 +78,7 @@ class Settings(BaseSettings):
             return [d.strip() for d in v.split(",") if d.strip()]
         return v
 
-    @field_validator("interpretations", mode="before")
+    @field_validator("interpretations", "kafka_consumer_options", mode="before")
     @classmethod
     def _json(cls, v: Any) -> Any:
         if isinstance(v, str):

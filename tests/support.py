@@ -94,7 +94,7 @@ def ack_link(text: str) -> str:
 class ServiceProcess:
     """`incidents serve` as its own process, to be killed and restarted like a real one."""
 
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, role: str = "serve") -> None:
         import os
         import sys
         from pathlib import Path
@@ -112,6 +112,7 @@ class ServiceProcess:
         self.process: Any = None
 
     async def start(self, timeout: float = 30.0) -> None:
+        """Start, and wait for /healthz (a worker has no web side: just start it)."""
         import subprocess
 
         import aiohttp
@@ -119,6 +120,8 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        if "worker" in self.command:
+            return
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:
             while True:
