@@ -1,27 +1,42 @@
-"""The router: applies the escalation chain a policy gave an obligation when it is breached."""
+"""The router: applies policy to what happens after intake.
+
+A breached obligation, or a notice the mail server refused for good, goes up its escalation
+chain; a confirmed acquisition of personal information opens the statutory breach-notice clocks.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from incidents.events import Envelope, Event, NoticeFailed, ObligationBreached
+from incidents.events import (
+    Envelope,
+    Event,
+    NoticeFailed,
+    ObligationBreached,
+    PersonalInformationAcquired,
+)
 from incidents.model import Obligation
-from incidents.policy import Directory
-from incidents.services import escalate
+from incidents.policy import PolicySet
+from incidents.services import escalate, open_statutory_clocks
 from incidents.unit_of_work import UnitOfWork
 
 
 @dataclass
 class Router:
-    directory: Directory
+    policy: PolicySet
 
     name = "router"
-    handles: frozenset[type[Event]] = frozenset({ObligationBreached, NoticeFailed})
+    handles: frozenset[type[Event]] = frozenset(
+        {ObligationBreached, NoticeFailed, PersonalInformationAcquired}
+    )
 
     async def handle(
         self, event: Event, envelope: Envelope, *, uow: UnitOfWork, now: datetime
     ) -> None:
+        if isinstance(event, PersonalInformationAcquired):
+            await open_statutory_clocks(event, uow=uow, policy=self.policy, now=now)
+            return
         assert isinstance(event, ObligationBreached | NoticeFailed)
         if isinstance(event, NoticeFailed):
             # Nobody can acknowledge a notice they never got: go up the chain now.
@@ -29,4 +44,4 @@ class Router:
             if obligation is not None:
                 obligation.delivery_error = event.error
                 uow.session.add(obligation)
-        await escalate(event.obligation_id, uow=uow, directory=self.directory, now=now)
+        await escalate(event.obligation_id, uow=uow, directory=self.policy.directory, now=now)

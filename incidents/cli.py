@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 import sys
+from datetime import datetime
 
 import typer
 from aiohttp import web
 from pydantic import ValidationError
 
+from incidents.errors import DomainError
 from incidents.policy import PolicyError
 from incidents.policy.cli import policy_app
 
@@ -143,6 +145,36 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command("confirm-acquisition")
+def confirm_acquisition(
+    reference: str = typer.Argument(..., help="the report, e.g. AI-2026-000123"),
+    at: datetime = typer.Option(
+        ...,
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"],
+        help="when acquisition was confirmed, with its offset, e.g. 2026-11-24T10:00:00-08:00",
+    ),
+    by: str = typer.Option(..., help="who confirmed it (name or email), for the record"),
+    affected: int = typer.Option(None, help="how many people's information was acquired"),
+) -> None:
+    """Record that personal information was acquired: opens the statutory breach-notice clocks
+    (e.g. Wis. Stat. § 134.98, Cal. Civ. Code § 1798.82) of the active packs."""
+    from incidents import services
+
+    async def work(rt):  # type: ignore[no-untyped-def]
+        async with rt.uows() as uow:
+            return await services.confirm_acquisition(
+                reference, confirmed_at=at, affected_count=affected, by=by, uow=uow, now=rt.now()
+            )
+
+    try:
+        report = asyncio.run(_with_runtime(work))
+    except DomainError as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"recorded for {report.reference}; the statutory clocks open as the router handles it"
+    )
 
 
 kafka_app = typer.Typer(help="Kafka topics, in production mode.", no_args_is_help=True)

@@ -107,6 +107,17 @@ class NoticeFailed(Event):
     error: str
 
 
+class PersonalInformationAcquired(Event):
+    """Someone responsible confirmed that personal information was acquired: statutory breach
+    notice clocks start from `confirmed_at`."""
+
+    name = "incident.personal_information_acquired"
+    report_id: str
+    confirmed_at: datetime
+    affected_count: int | None
+    by: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name(): cls
     for cls in (
@@ -116,6 +127,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ObligationBreached,
         ObligationAcknowledged,
         NoticeFailed,
+        PersonalInformationAcquired,
     )
 }
 

@@ -7,7 +7,7 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
@@ -17,6 +17,7 @@ from incidents.events import (
     ObligationAcknowledged,
     ObligationBreached,
     ObligationOpened,
+    PersonalInformationAcquired,
     ReminderDue,
     ReportFiled,
     stable_id,
@@ -86,6 +87,54 @@ async def file_report(
         time=now,
     )
     return Filed(report=report, obligations=obligations, receipt_code=receipt)
+
+
+async def confirm_acquisition(
+    reference: str,
+    *,
+    confirmed_at: datetime,
+    affected_count: int | None,
+    by: str,
+    uow: UnitOfWork,
+    now: datetime,
+) -> Report:
+    """Record that personal information was acquired; the router opens the statutory clocks."""
+    report = await _by_reference(reference, uow)
+    if report is None:
+        raise NotFound(f"No report has the reference {reference}.")
+    if confirmed_at > now + FUTURE_TOLERANCE:
+        raise InvalidInput({"confirmed_at": "The confirmation can't be in the future."})
+    if affected_count is not None and affected_count < 0:
+        raise InvalidInput({"affected_count": "Give the number of people affected, 0 or more."})
+    uow.emit(
+        PersonalInformationAcquired(
+            report_id=report.id, confirmed_at=confirmed_at, affected_count=affected_count, by=by
+        ),
+        subject=report.id,
+        time=now,
+    )
+    return report
+
+
+async def open_statutory_clocks(
+    event: PersonalInformationAcquired, *, uow: UnitOfWork, policy: PolicySet, now: datetime
+) -> list[Obligation]:
+    """The obligations that rules triggered by a confirmed acquisition create, from its time."""
+    rows = await uow.session.exec(select(Report).where(Report.id == event.report_id))
+    report = rows.one()
+    facts = replace(facts_of(report), affected_count=event.affected_count)
+    plan = plan_for(
+        facts,
+        policy.packs,
+        policy.directory,
+        now,
+        trigger="personal_information_acquired",
+        since=event.confirmed_at,
+        holidays=policy.holidays,
+    )
+    return await _open_all(
+        uow, [(_from_plan(p, report.id, now), p.reminders) for p in plan.obligations], now
+    )
 
 
 def facts_of(report: Report) -> ReportFacts:

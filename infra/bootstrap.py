@@ -174,7 +174,7 @@ async def build(
         Notifier(
             base_url=base, secret=secret, mail_domain=mail_domain, wake_delivery=delivery.wake
         ),
-        Router(directory=policy.directory),
+        Router(policy=policy),
     ]
     return Runtime(
         settings=settings,
