@@ -23,7 +23,15 @@ from incidents.events import (
     stable_id,
 )
 from incidents.model import ClockRow, Obligation, Report, format_reference
-from incidents.policy import Directory, Person, PlannedObligation, PolicySet, ReportFacts, plan_for
+from incidents.policy import (
+    Directory,
+    Person,
+    Plan,
+    PlannedObligation,
+    PolicySet,
+    ReportFacts,
+    plan_for,
+)
 from incidents.schemas import NewReport
 from incidents.unit_of_work import UnitOfWork
 from incidents.vocabulary import DataCategory, IncidentKind, Role
@@ -69,9 +77,7 @@ async def file_report(
     uow.session.add(report)
     await uow.session.flush()  # assigns the number behind the reference
     plan = plan_for(facts_of(report), policy.packs, policy.directory, now, holidays=policy.holidays)
-    obligations = await _open_all(
-        uow, [(_from_plan(p, report.id, now), p.reminders) for p in plan.obligations], now
-    )
+    obligations = await _open_planned(uow, plan, report.id, now)
     uow.emit(
         ReportFiled(
             report_id=report.id,
@@ -132,9 +138,7 @@ async def open_statutory_clocks(
         since=event.confirmed_at,
         holidays=policy.holidays,
     )
-    return await _open_all(
-        uow, [(_from_plan(p, report.id, now), p.reminders) for p in plan.obligations], now
-    )
+    return await _open_planned(uow, plan, report.id, now)
 
 
 def facts_of(report: Report) -> ReportFacts:
@@ -331,6 +335,14 @@ def _from_plan(p: PlannedObligation, report_id: str, now: datetime) -> Obligatio
         ],
         late=p.late,
         created_at=now,
+    )
+
+
+async def _open_planned(
+    uow: UnitOfWork, plan: Plan, report_id: str, now: datetime
+) -> list[Obligation]:
+    return await _open_all(
+        uow, [(_from_plan(p, report_id, now), p.reminders) for p in plan.obligations], now
     )
 
 

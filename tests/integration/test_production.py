@@ -71,6 +71,20 @@ async def kafka_settled(*runtimes: Runtime, patience: float = 30.0) -> None:
     await asyncio.sleep(1.0)  # consumers commit within their poll interval (0.5 s)
 
 
+async def add_poison_event(rt: Runtime, event_id: str, time: datetime) -> None:
+    """An event of a type the notifier handles, whose data does not fit the schema."""
+    async with rt.uows() as uow:
+        uow.session.add(
+            EventRow(
+                id=event_id,
+                type="org.ai-incidents.obligation.opened.v1",
+                subject="no-such-report",
+                time=time,
+                data={"obligation_id": 42},
+            )
+        )
+
+
 async def post_reports(client, n: int) -> list[str]:
     references = []
     for i in range(n):
@@ -166,17 +180,7 @@ async def test_a_poison_event_is_parked_with_its_reason_and_the_rest_flow_on(
 ):
     rt = await instances()
     client = await aiohttp_client(create_app(rt, workers=True))
-    # An event of a type the notifier handles, whose data does not fit the schema.
-    async with rt.uows() as uow:
-        uow.session.add(
-            EventRow(
-                id="00000000-0000-4000-8000-00000000dead",
-                type="org.ai-incidents.obligation.opened.v1",
-                subject="no-such-report",
-                time=clock(),
-                data={"obligation_id": 42},
-            )
-        )
+    await add_poison_event(rt, "00000000-0000-4000-8000-00000000dead", clock())
     rt.relay.wake()
     await post_reports(client, 2)
     await smtp_server.wait_for(6, timeout=30)
@@ -198,16 +202,7 @@ async def test_a_poison_event_is_parked_with_its_reason_and_the_rest_flow_on(
 
 
 async def test_the_embedded_dead_letter_place_works_the_same(client, runtime, clock, smtp_server):
-    async with runtime.uows() as uow:
-        uow.session.add(
-            EventRow(
-                id="00000000-0000-4000-8000-00000000beef",
-                type="org.ai-incidents.obligation.opened.v1",
-                subject="no-such-report",
-                time=clock(),
-                data={"obligation_id": 42},
-            )
-        )
+    await add_poison_event(runtime, "00000000-0000-4000-8000-00000000beef", clock())
     runtime.log.wake()
     await client.post("/api/v1/reports", json=harm_report())
     await smtp_server.wait_for(3)
