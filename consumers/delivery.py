@@ -53,6 +53,7 @@ class Delivery:
         self.poll_seconds = poll_seconds
         self.lease = lease
         self._wake = asyncio.Event()
+        self.in_flight = 0  # notices claimed by this process and not yet recorded
 
     def wake(self) -> None:
         self._wake.set()
@@ -87,7 +88,11 @@ class Delivery:
     async def send_due(self) -> int:
         """Send every notice due now (one claimed batch); returns how many were tried."""
         claimed = await self._claim()
-        await asyncio.gather(*(self._send(n) for n in claimed))
+        self.in_flight += len(claimed)
+        try:
+            await asyncio.gather(*(self._send(n) for n in claimed))
+        finally:
+            self.in_flight -= len(claimed)
         return len(claimed)
 
     async def _claim(self) -> list[Notice]:
@@ -123,6 +128,8 @@ class Delivery:
         except DeliveryError as exc:
             await self._failed(notice, exc)
             return
+        # Recorded at once, one by one: batching these records would save transactions but
+        # widen the window in which a crash makes the whole batch go out twice.
         async with self.uows() as uow:
             row = await uow.session.get(Notice, notice.id)
             assert row is not None

@@ -75,7 +75,7 @@ async def settled(rt: Runtime, timeout: float = 10.0) -> None:
                     )
                 )
             ).one()
-        if not behind and not due:
+        if not behind and not due and not rt.delivery.in_flight:
             return
         if time.monotonic() > deadline:
             raise AssertionError(
