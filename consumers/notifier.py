@@ -12,8 +12,9 @@ from datetime import datetime
 
 from sqlmodel import select
 
+from incidents import services
 from incidents.events import Envelope, Event, ObligationOpened, ReminderDue
-from incidents.model import Notice, Obligation, Report
+from incidents.model import Notice, Obligation
 from incidents.services import ack_token
 from incidents.unit_of_work import UnitOfWork
 from incidents.wording import local_time, role_words, short_local_time
@@ -43,9 +44,7 @@ class Notifier:
             purpose, late = "reminder", event.late
         else:
             purpose, late = ("escalation" if obligation.level else "notice"), False
-        report = (
-            await uow.session.exec(select(Report).where(Report.id == obligation.report_id))
-        ).one()
+        report = await services.report_by_id(obligation.report_id, uow=uow)
         escalated_from = ""
         if obligation.level:
             missed = await uow.session.exec(

@@ -126,8 +126,7 @@ async def open_statutory_clocks(
     event: PersonalInformationAcquired, *, uow: UnitOfWork, policy: PolicySet, now: datetime
 ) -> list[Obligation]:
     """The obligations that rules triggered by a confirmed acquisition create, from its time."""
-    rows = await uow.session.exec(select(Report).where(Report.id == event.report_id))
-    report = rows.one()
+    report = await report_by_id(event.report_id, uow=uow)
     facts = replace(facts_of(report), affected_count=event.affected_count)
     plan = plan_for(
         facts,
@@ -139,6 +138,11 @@ async def open_statutory_clocks(
         holidays=policy.holidays,
     )
     return await _open_planned(uow, plan, report.id, now)
+
+
+async def report_by_id(report_id: str, *, uow: UnitOfWork) -> Report:
+    """The report with this id (not its reference); it must exist."""
+    return (await uow.session.exec(select(Report).where(Report.id == report_id))).one()
 
 
 def facts_of(report: Report) -> ReportFacts:
@@ -249,8 +253,7 @@ async def escalate(
     obligation = await uow.session.get(Obligation, obligation_id)
     if obligation is None or not obligation.escalation:
         return []
-    rows = await uow.session.exec(select(Report).where(Report.id == obligation.report_id))
-    report = rows.one()
+    report = await report_by_id(obligation.report_id, uow=uow)
     level, rest = obligation.escalation[0], obligation.escalation[1:]
     within = timedelta(seconds=float(level["within_seconds"]))
     opened: list[tuple[Obligation, Sequence[datetime]]] = []

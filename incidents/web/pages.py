@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlmodel import select
 
 from incidents import services
 from incidents.errors import InvalidInput, NotFound
@@ -210,9 +209,7 @@ async def _obligation_for_link(request: web.Request, token: str) -> tuple[Obliga
         obligation = await uow.session.get(Obligation, obligation_id)
         if obligation is None:
             raise NotFound("This acknowledgement link is not valid. Use the link in your email.")
-        report = (
-            await uow.session.exec(select(Report).where(Report.id == obligation.report_id))
-        ).one()
+        report = await services.report_by_id(obligation.report_id, uow=uow)
     return obligation, report
 
 
