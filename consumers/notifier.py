@@ -6,15 +6,16 @@ delivery worker sends it. So the record of who was told what exists before anyth
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import select
 
+from consumers.runner import Incoming
 from incidents import services
 from incidents.events import Envelope, Event, ObligationOpened, ReminderDue
-from incidents.model import Notice, Obligation
+from incidents.model import Notice, Obligation, Report
 from incidents.services import ack_token
 from incidents.unit_of_work import UnitOfWork
 from incidents.wording import local_time, role_words, short_local_time
@@ -31,20 +32,40 @@ class Notifier:
     name = "notifier"
     handles: frozenset[type[Event]] = frozenset({ObligationOpened, ReminderDue})
 
-    async def handle(
-        self, event: Event, envelope: Envelope, *, uow: UnitOfWork, now: datetime
-    ) -> None:
-        assert isinstance(event, ObligationOpened | ReminderDue)
-        obligation = await uow.session.get(Obligation, event.obligation_id)
-        if obligation is None:
-            raise LookupError(f"obligation {event.obligation_id} is not in the database")
+    async def handle(self, incoming: Sequence[Incoming], *, uow: UnitOfWork, now: datetime) -> None:
+        events = [(e, env) for e, env in incoming if isinstance(e, ObligationOpened | ReminderDue)]
+        # Two queries for the whole chunk, rather than two for each notice.
+        obligations = await services.obligations_by_id(
+            {e.obligation_id for e, _ in events}, uow=uow
+        )
+        reports = await services.reports_by_id({o.report_id for o in obligations.values()}, uow=uow)
+        for event, envelope in events:
+            obligation = obligations.get(event.obligation_id)
+            if obligation is None:
+                raise LookupError(f"obligation {event.obligation_id} is not in the database")
+            notice = await self._notice(
+                event, envelope, obligation, reports[obligation.report_id], uow=uow, now=now
+            )
+            if notice is not None:
+                uow.session.add(notice)
+        uow.after_commit(self.wake_delivery)
+
+    async def _notice(
+        self,
+        event: ObligationOpened | ReminderDue,
+        envelope: Envelope,
+        obligation: Obligation,
+        report: Report,
+        *,
+        uow: UnitOfWork,
+        now: datetime,
+    ) -> Notice | None:
         if isinstance(event, ReminderDue):
             if obligation.status != "open":
-                return  # acknowledged after the reminder fired: nobody needs reminding
+                return None  # acknowledged after the reminder fired: nobody needs reminding
             purpose, late = "reminder", event.late
         else:
             purpose, late = ("escalation" if obligation.level else "notice"), False
-        report = await services.report_by_id(obligation.report_id, uow=uow)
         escalated_from = ""
         if obligation.level:
             missed = await uow.session.exec(
@@ -87,19 +108,16 @@ class Notifier:
                 ),
             },
         )
-        uow.session.add(
-            Notice(
-                id=envelope.id,
-                obligation_id=obligation.id,
-                report_id=report.id,
-                purpose=purpose,
-                recipients=[r["email"] for r in obligation.recipients],
-                subject=rendered.subject,
-                text_body=rendered.text,
-                html_body=rendered.html,
-                message_id=f"<notice-{envelope.id}@{self.mail_domain}>",
-                next_attempt_at=now,
-                created_at=now,
-            )
+        return Notice(
+            id=envelope.id,
+            obligation_id=obligation.id,
+            report_id=report.id,
+            purpose=purpose,
+            recipients=[r["email"] for r in obligation.recipients],
+            subject=rendered.subject,
+            text_body=rendered.text,
+            html_body=rendered.html,
+            message_id=f"<notice-{envelope.id}@{self.mail_domain}>",
+            next_attempt_at=now,
+            created_at=now,
         )
-        uow.after_commit(self.wake_delivery)

@@ -6,11 +6,12 @@ chain; a confirmed acquisition of personal information opens the statutory breac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from consumers.runner import Incoming
 from incidents.events import (
-    Envelope,
     Event,
     NoticeFailed,
     ObligationBreached,
@@ -31,9 +32,11 @@ class Router:
         {ObligationBreached, NoticeFailed, PersonalInformationAcquired}
     )
 
-    async def handle(
-        self, event: Event, envelope: Envelope, *, uow: UnitOfWork, now: datetime
-    ) -> None:
+    async def handle(self, incoming: Sequence[Incoming], *, uow: UnitOfWork, now: datetime) -> None:
+        for event, _ in incoming:
+            await self._route(event, uow=uow, now=now)
+
+    async def _route(self, event: Event, *, uow: UnitOfWork, now: datetime) -> None:
         if isinstance(event, PersonalInformationAcquired):
             await open_statutory_clocks(event, uow=uow, policy=self.policy, now=now)
             return

@@ -1,10 +1,12 @@
 """The one consumer loop, for every log (the database log or Kafka).
 
-Each event is handled in one transaction together with a `HandledEvent` row, so an event seen
-twice (a replay, a redelivery after a crash) changes nothing the second time. A handler that
-fails is retried with backoff; after `max_attempts` the event is parked with its error in the
-dead-letter place and the consumer moves on. An event that does not fit its schema is parked at
-once: retrying cannot fix it.
+Events are handled in chunks, each chunk in one transaction together with a `HandledEvent` row
+per event, so an event seen twice (a replay, a redelivery after a crash) changes nothing the
+second time, and a busy log costs one commit per chunk rather than one per event. When a chunk
+fails, its transaction is rolled back and its events are handled one by one: a handler that
+fails on one event is retried with backoff; after `max_attempts` that event is parked with its
+error in the dead-letter place and the consumer moves on to the next. An event that does not fit
+its schema is parked at once: retrying cannot fix it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
 from incidents.events import Envelope, Event, EventSchemaError, parse
 from incidents.model import HandledEvent
@@ -25,13 +28,20 @@ from incidents.unit_of_work import UnitOfWork, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 
+class Incoming(NamedTuple):
+    """An event to handle, with the envelope it came in (its id, subject and time)."""
+
+    event: Event
+    envelope: Envelope
+
+
 class Consumer(Protocol):
     name: str
     handles: frozenset[type[Event]]
 
-    async def handle(
-        self, event: Event, envelope: Envelope, *, uow: UnitOfWork, now: datetime
-    ) -> None: ...
+    async def handle(self, incoming: Sequence[Incoming], *, uow: UnitOfWork, now: datetime) -> None:
+        """Handle these events in `uow`'s one transaction; raise to have none of it kept."""
+        ...
 
 
 class EventSource(Protocol):
@@ -75,13 +85,17 @@ class ConsumerRunner:
         *,
         max_attempts: int = 5,
         first_backoff: float = 0.2,
+        chunk: int = 100,
     ) -> None:
+        """`chunk`: events handled in one transaction. Larger saves commits; smaller lets the
+        first effects (a notice to send) out sooner."""
         self.consumer = consumer
         self.source = source
         self.uows = uows
         self.now = now
         self.max_attempts = max_attempts
         self.first_backoff = first_backoff
+        self.chunk = chunk
         self._types = types_of(consumer)
 
     async def run(self) -> None:
@@ -93,29 +107,52 @@ class ConsumerRunner:
             await self.source.stop()
 
     async def drain_once(self) -> int:
-        """Handle one batch; returns how many events it held."""
+        """Handle one batch from the source; returns how many events it held."""
         batch = await self.source.next_batch()
-        for envelope in batch:
-            await self.process(envelope)
+        incoming = [i for i in [await self._parse(e) for e in batch] if i is not None]
+        for start in range(0, len(incoming), self.chunk):
+            chunk = incoming[start : start + self.chunk]
+            if len(chunk) > 1:
+                try:
+                    await self._handle_once(chunk)
+                    continue
+                except Exception as exc:
+                    log.info(
+                        "%s: a chunk of %d events failed (%s: %s); handling them one by one",
+                        self.consumer.name,
+                        len(chunk),
+                        type(exc).__name__,
+                        exc,
+                    )
+            for one in chunk:
+                await self._handle_with_retries(one)
         await self.source.commit()
         return len(batch)
 
     async def process(self, envelope: Envelope) -> None:
+        """Handle one event on its own, with retries (a replay from the dead-letter place)."""
+        one = await self._parse(envelope)
+        if one is not None:
+            await self._handle_with_retries(one)
+
+    async def _parse(self, envelope: Envelope) -> Incoming | None:
         if envelope.type not in self._types:
-            return
+            return None
         try:
-            event = parse(envelope)
+            return Incoming(parse(envelope), envelope)
         except EventSchemaError as exc:
             await self.source.park(envelope, str(exc), attempts=1)
-            return
+            return None
+
+    async def _handle_with_retries(self, one: Incoming) -> None:
         delay = self.first_backoff
         for attempt in range(1, self.max_attempts + 1):
             try:
-                await self._handle_once(event, envelope)
+                await self._handle_once([one])
                 return
             except IntegrityError:
                 # Another instance handled it between our check and our commit.
-                if await self._already_handled(envelope.id):
+                if await self._already_handled(one.envelope.id):
                     return
                 error = "integrity error"
             except Exception as exc:  # a handler fault: retry, then park
@@ -123,24 +160,36 @@ class ConsumerRunner:
                 log.warning(
                     "%s failed on %s (attempt %d): %s",
                     self.consumer.name,
-                    envelope.id,
+                    one.envelope.id,
                     attempt,
                     error,
                 )
             if attempt < self.max_attempts:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-        await self.source.park(envelope, error, attempts=self.max_attempts)
+        await self.source.park(one.envelope, error, attempts=self.max_attempts)
 
-    async def _handle_once(self, event: Event, envelope: Envelope) -> None:
+    async def _handle_once(self, chunk: Sequence[Incoming]) -> None:
         async with self.uows() as uow:
-            key = (self.consumer.name, envelope.id)
-            if await uow.session.get(HandledEvent, key) is not None:
+            done = set(
+                await uow.session.exec(
+                    select(HandledEvent.event_id).where(
+                        HandledEvent.consumer == self.consumer.name,
+                        col(HandledEvent.event_id).in_([i.envelope.id for i in chunk]),
+                    )
+                )
+            )
+            todo: dict[str, Incoming] = {}  # by id: a chunk may hold a redelivered copy
+            for one in chunk:
+                if one.envelope.id not in done:
+                    todo.setdefault(one.envelope.id, one)
+            if not todo:
                 return
             now = self.now()
-            await self.consumer.handle(event, envelope, uow=uow, now=now)
-            uow.session.add(
-                HandledEvent(consumer=self.consumer.name, event_id=envelope.id, handled_at=now)
+            await self.consumer.handle(list(todo.values()), uow=uow, now=now)
+            uow.session.add_all(
+                HandledEvent(consumer=self.consumer.name, event_id=event_id, handled_at=now)
+                for event_id in todo
             )
 
     async def _already_handled(self, event_id: str) -> bool:

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -142,7 +142,19 @@ async def open_statutory_clocks(
 
 async def report_by_id(report_id: str, *, uow: UnitOfWork) -> Report:
     """The report with this id (not its reference); it must exist."""
-    return (await uow.session.exec(select(Report).where(Report.id == report_id))).one()
+    return (await reports_by_id([report_id], uow=uow))[report_id]
+
+
+async def reports_by_id(report_ids: Iterable[str], *, uow: UnitOfWork) -> dict[str, Report]:
+    """The reports with these ids (not references), in one query."""
+    rows = await uow.session.exec(select(Report).where(col(Report.id).in_(list(report_ids))))
+    return {r.id: r for r in rows}
+
+
+async def obligations_by_id(ids: Iterable[str], *, uow: UnitOfWork) -> dict[str, Obligation]:
+    """The obligations with these ids that exist, in one query."""
+    rows = await uow.session.exec(select(Obligation).where(col(Obligation.id).in_(list(ids))))
+    return {o.id: o for o in rows}
 
 
 def facts_of(report: Report) -> ReportFacts:

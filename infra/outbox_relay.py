@@ -134,7 +134,7 @@ class OutboxRelay:
 
     async def _mark(self, uow: UnitOfWork, rows: Sequence[EventRow]) -> None:
         table = EventRow.__table__  # type: ignore[attr-defined]
-        await uow.session.execute(
+        await uow.session.exec(
             update(table)
             .where(table.c.seq.in_([r.seq for r in rows]))
             .values(published_at=datetime.now(UTC))

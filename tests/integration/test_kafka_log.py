@@ -326,10 +326,12 @@ class Flaky:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    async def handle(self, event, envelope, *, uow, now) -> None:  # type: ignore[no-untyped-def]
-        if event.obligation_id == "ob-bad":
-            raise RuntimeError("cannot render")
-        self.seen.append(envelope.id)
+    async def handle(self, incoming, *, uow, now) -> None:  # type: ignore[no-untyped-def]
+        for event, envelope in incoming:
+            if event.obligation_id == "ob-bad":
+                raise RuntimeError("cannot render")
+            # Seen once its transaction commits: a chunk that fails is rolled back and retried.
+            uow.after_commit(lambda id=envelope.id: self.seen.append(id))
 
 
 async def test_runner_on_kafka_handles_once_and_parks_failures(

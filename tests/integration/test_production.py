@@ -85,10 +85,11 @@ async def add_poison_event(rt: Runtime, event_id: str, time: datetime) -> None:
         )
 
 
-async def post_reports(client, n: int) -> list[str]:
+async def post_reports(client, n: int, **fields: str) -> list[str]:
     references = []
     for i in range(n):
-        resp = await client.post("/api/v1/reports", json=harm_report(title=f"Report number {i}"))
+        body = harm_report(title=f"Report number {i}", **fields)
+        resp = await client.post("/api/v1/reports", json=body)
         assert resp.status == 201, await resp.text()
         references.append((await resp.json())["reference"])
     return references
@@ -225,13 +226,18 @@ async def test_the_web_role_alone_sends_nothing_itself(instances, aiohttp_client
 
 
 async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
-    tmp_path, postgres_url, kafka_bootstrap, kafka_topic, smtp_server, instances, aiohttp_client
-):
+    tmp_path, postgres_url, kafka_bootstrap, kafka_topic, smtp_server, instances, aiohttp_client,
+    clock,
+):  # fmt: skip
     import json
 
     from tests.harness.kafka import free_port
     from tests.support import ServiceProcess
 
+    # The worker process runs on the real clock, so the web instance does too, and the reports
+    # are an hour old: no reminder is due while the test runs, whatever day it runs on.
+    clock.set(datetime.now(UTC))
+    recent = (clock() - timedelta(hours=1)).isoformat()
     web = await instances()
     client = await aiohttp_client(create_app(web, workers=False))
     worker = ServiceProcess(
@@ -250,9 +256,9 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
     )
     await worker.start()
     try:
-        await post_reports(client, 1)
+        await post_reports(client, 1, discovered_at=recent)
         await smtp_server.wait_for(3, timeout=60)  # the worker has joined its groups
-        await post_reports(client, 40)
+        await post_reports(client, 40, discovered_at=recent)
         await smtp_server.wait_for(20, timeout=60)
         worker.kill()  # mid-batch: some notices sent, some claimed, some not yet rendered
         killed_at = len(smtp_server.messages)
