@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.message import Message
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -42,30 +43,64 @@ class Delivery:
         now: Callable[[], datetime],
         *,
         sender: str,
-        batch: int = 32,
+        window: int = 64,
         poll_seconds: float = 1.0,
         lease: timedelta = LEASE,
     ) -> None:
+        """`window`: notices this process keeps claimed and in flight at most. Claiming more as
+        sends finish, rather than a batch at a time, keeps every mail connection busy."""
         self.uows = uows
         self.mailer = mailer
         self.now = now
         self.sender = sender
-        self.batch = batch
+        self.window = window
         self.poll_seconds = poll_seconds
         self.lease = lease
-        self._wake = asyncio.Event()
-        self.in_flight = 0  # notices claimed by this process and not yet recorded
-        self._sent: list[str] = []  # accepted by the mail server, not yet recorded
+        self._wake = asyncio.Event()  # new notices were stored
+        self._room = asyncio.Event()  # a send finished: the window has room
+        self._sending: set[asyncio.Task[None]] = set()
+        self._connections = asyncio.Semaphore(mailer.connections)
+        self._sent: list[tuple[str, asyncio.Future[None]]] = []  # accepted, not yet recorded
         self._recorder: asyncio.Task[None] | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Notices claimed by this process and not yet recorded as sent or failed."""
+        return len(self._sending)
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            if await self.send_due() < self.batch:
-                await wait_for_wake(self._wake, self.poll_seconds)
+        try:
+            while True:
+                self._wake.clear()
+                self._room.clear()
+                room = self.window - len(self._sending)
+                try:
+                    claimed = await self._claim(room)
+                except Exception as exc:  # the database is away: the notices wait in it
+                    log.warning("delivery: cannot claim notices, retrying: %s", exc)
+                    claimed = []
+                for notice in claimed:
+                    task = asyncio.create_task(self._send(notice))
+                    self._sending.add(task)
+                    task.add_done_callback(self._done)
+                if claimed and len(claimed) == room:
+                    await self._room.wait()  # more are probably due: claim as soon as there is room
+                else:
+                    await wait_for_wake(self._wake, self.poll_seconds)
+        finally:
+            for task in self._sending:
+                task.cancel()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Most likely the database is away; the notice's claim runs out and it is retried.
+            log.error("delivery: a send could not be finished: %s", task.exception())
+        if len(self._sending) <= self.window // 2:
+            self._room.set()
 
     async def release_claims(self) -> int:
         """Make every pending notice due now, claims included; returns how many.
@@ -88,26 +123,17 @@ class Delivery:
                 uow.session.add(notice)
         return len(pending)
 
-    async def send_due(self) -> int:
-        """Send every notice due now (one claimed batch); returns how many were tried."""
-        claimed = await self._claim()
-        self.in_flight += len(claimed)
-        try:
-            await asyncio.gather(*(self._send(n) for n in claimed))
-            if self._recorder is not None:
-                await self._recorder
-        finally:
-            self.in_flight -= len(claimed)
-        return len(claimed)
-
-    async def _claim(self) -> list[Notice]:
-        """Take the due notices, moving their next attempt past the lease, in one statement."""
+    async def _claim(self, limit: int) -> list[Notice]:
+        """Take up to `limit` due notices, moving their next attempt past the lease, in one
+        statement."""
+        if limit <= 0:
+            return []
         now = self.now()
         due = (
             select(Notice.id)
             .where(Notice.status == "pending", col(Notice.next_attempt_at) <= now)
             .order_by(col(Notice.next_attempt_at))
-            .limit(self.batch)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
         claim = (
@@ -121,7 +147,23 @@ class Delivery:
             return list((await uow.session.exec(claim)).scalars())
 
     async def _send(self, notice: Notice) -> None:
-        message = build_message(
+        # A message is built only when a connection is free to take it: building the whole
+        # window at once would hold this process's event loop, and every mail connection
+        # with it, for tens of milliseconds.
+        async with self._connections:
+            try:
+                await self.mailer.send(self._message(notice))
+            except DeliveryError as exc:
+                failure = exc
+            else:
+                failure = None
+        if failure is not None:
+            await self._failed(notice, failure)
+        else:
+            await self._record_sent(notice.id)
+
+    def _message(self, notice: Notice) -> Message:
+        return build_message(
             sender=self.sender,
             recipients=notice.recipients,
             subject=notice.subject,
@@ -130,39 +172,41 @@ class Delivery:
             message_id=notice.message_id,
             thread_id=f"<report-{notice.report_id}@{notice.message_id.rsplit('@', 1)[-1]}",
         )
-        try:
-            await self.mailer.send(message)
-        except DeliveryError as exc:
-            await self._failed(notice, exc)
-            return
-        self._record_sent(notice.id)
 
-    def _record_sent(self, notice_id: str) -> None:
+    async def _record_sent(self, notice_id: str) -> None:
         """Record a sent notice as soon as possible (group commit).
 
         Each send is recorded right after the server accepted it, so a crash can double only
         the notices accepted in the last moment. Sends that complete while a record is being
-        written go together into the next one, which saves a transaction per notice without
-        holding any notice back for the rest of its batch.
+        written go together into the next one: a transaction per write rather than per notice,
+        and no notice held back for others.
         """
-        self._sent.append(notice_id)
+        recorded = asyncio.get_running_loop().create_future()
+        self._sent.append((notice_id, recorded))
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.create_task(self._write_sent())
+        await recorded
 
     async def _write_sent(self) -> None:
         while self._sent:
-            ids, self._sent = self._sent, []
+            batch, self._sent = self._sent, []
             try:
                 async with self.uows() as uow:
                     await uow.session.exec(
                         update(Notice)
-                        .where(col(Notice.id).in_(ids), Notice.status == "pending")
+                        .where(
+                            col(Notice.id).in_([i for i, _ in batch]), Notice.status == "pending"
+                        )
                         .values(status="sent", sent_at=self.now(), last_error=None)
                         .execution_options(synchronize_session=False)
                     )
             except Exception as exc:
                 # Their claims run out and they are sent again: a duplicate, never a loss.
-                log.error("could not record %d sent notices: %s", len(ids), exc)
+                log.error("could not record %d sent notices: %s", len(batch), exc)
+            finally:
+                for _, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_result(None)
 
     async def _failed(self, notice: Notice, exc: DeliveryError) -> None:
         now = self.now()

@@ -6,6 +6,7 @@ delivery worker sends it. So the record of who was told what exists before anyth
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,9 @@ class Notifier:
         )
         reports = await services.reports_by_id({o.report_id for o in obligations.values()}, uow=uow)
         for event, envelope in events:
+            # Rendering is the slow part; between notices, let this process's mail
+            # connections and Kafka fetches be served rather than wait for the whole chunk.
+            await asyncio.sleep(0)
             obligation = obligations.get(event.obligation_id)
             if obligation is None:
                 raise LookupError(f"obligation {event.obligation_id} is not in the database")

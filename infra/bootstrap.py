@@ -161,7 +161,9 @@ async def build(
         readers.append(embedded.wake)
     secret = settings.resolved_secret_key()
     base = (settings.base_url or base_url).rstrip("/")
-    mailer = mailer or mailer_for(settings.smtp_url, settings.outbox_mail_dir)
+    mailer = mailer or mailer_for(
+        settings.smtp_url, settings.outbox_mail_dir, connections=settings.smtp_connections
+    )
     delivery = Delivery(
         uows,
         mailer,

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         default=None,
         description="e.g. smtp://user:pass@mail.example:587?starttls=1; unset: mail goes to files",
     )
+    smtp_connections: int = Field(
+        default=8,
+        ge=1,
+        description="connections each worker keeps open to the mail server; "
+        "lower it if your relay limits them",
+    )
     mail_from: str = "AI Incidents <ai-incidents@city.example>"
     base_url: str | None = Field(default=None, description="address used in links in emails")
     secret_key: SecretStr | None = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -22,12 +22,14 @@ class DeliveryError(Exception):
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    connections: int  # how many messages it sends at once
+
+    async def send(self, message: Message) -> None: ...
 
     async def close(self) -> None: ...
 
 
-def mailer_for(smtp_url: str | None, mail_dir: Path, *, connections: int = 4) -> Mailer:
+def mailer_for(smtp_url: str | None, mail_dir: Path, *, connections: int) -> Mailer:
     if smtp_url:
         return SmtpMailer(smtp_url, connections=connections)
     return FileMailer(mail_dir)
@@ -36,13 +38,15 @@ def mailer_for(smtp_url: str | None, mail_dir: Path, *, connections: int = 4) ->
 class FileMailer:
     """Writes each message as an .eml file, for trying the service without a mail server."""
 
+    connections = 4
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         await asyncio.to_thread(self._write, message)
 
-    def _write(self, message: EmailMessage) -> None:
+    def _write(self, message: Message) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(message["Message-ID"]).strip("<>"))
         tmp = self.folder / f".{stem}.tmp"
@@ -59,7 +63,7 @@ class SmtpMailer:
     URL form: smtp://[user:password@]host[:port][?starttls=1|tls=1&timeout=30].
     """
 
-    def __init__(self, url: str, *, connections: int = 4) -> None:
+    def __init__(self, url: str, *, connections: int) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(f"INCIDENTS_SMTP_URL must start with smtp:// or smtps://, not {url!r}")
@@ -74,10 +78,11 @@ class SmtpMailer:
             "password": unquote(parts.password) if parts.password else None,
             "timeout": float(query.get("timeout", 30)),
         }
+        self.connections = connections
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         self._slots = asyncio.Semaphore(connections)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         async with self._slots:
             client = await self._checkout()
             try:
