@@ -61,6 +61,8 @@ class Delivery:
         self._sending: set[asyncio.Task[None]] = set()
         self._connections = asyncio.Semaphore(mailer.connections)
         self._sent: list[tuple[str, asyncio.Future[None]]] = []  # accepted, not yet recorded
+        self._unrecorded = 0  # accepted by the server, record not yet committed
+        self._recorded = asyncio.Condition()
         self._recorder: asyncio.Task[None] | None = None
 
     @property
@@ -151,6 +153,10 @@ class Delivery:
         # window at once would hold this process's event loop, and every mail connection
         # with it, for tens of milliseconds.
         async with self._connections:
+            # Bounds what a crash can double: at most `connections` notices accepted and not
+            # yet recorded, plus one being sent on each connection.
+            async with self._recorded:
+                await self._recorded.wait_for(lambda: self._unrecorded < self.mailer.connections)
             try:
                 await self.mailer.send(self._message(notice))
             except DeliveryError as exc:
@@ -177,12 +183,13 @@ class Delivery:
         """Record a sent notice as soon as possible (group commit).
 
         Each send is recorded right after the server accepted it, so a crash can double only
-        the notices accepted in the last moment. Sends that complete while a record is being
-        written go together into the next one: a transaction per write rather than per notice,
-        and no notice held back for others.
+        the notices accepted in the last moment (at most twice the connections: see `_send`).
+        Sends that complete while a record is being written go together into the next one: a
+        transaction per write rather than per notice, and no notice held back for others.
         """
         recorded = asyncio.get_running_loop().create_future()
         self._sent.append((notice_id, recorded))
+        self._unrecorded += 1
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.create_task(self._write_sent())
         await recorded
@@ -207,6 +214,9 @@ class Delivery:
                 for _, recorded in batch:
                     if not recorded.done():
                         recorded.set_result(None)
+                self._unrecorded -= len(batch)
+                async with self._recorded:
+                    self._recorded.notify_all()
 
     async def _failed(self, notice: Notice, exc: DeliveryError) -> None:
         now = self.now()

@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 
 from incidents.errors import InvalidInput, NotFound
@@ -40,6 +42,10 @@ from incidents.vocabulary import DataCategory, IncidentKind, Role
 LATE_AFTER = timedelta(seconds=60)
 # Clocks drift; a discovery time a little ahead of ours is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+# Built once: a statement with its values inside would be built and cache-keyed per report.
+_INSERT_REPORT = insert(Report).returning(col(Report.number))
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,10 @@ async def file_report(
         channel=channel,
         receipt_hash=_digest(receipt),
     )
-    uow.session.add(report)
-    await uow.session.flush()  # assigns the number behind the reference
+    # Written without the session tracking it (see UnitOfWork.insert); the database assigns
+    # the number behind the reference.
+    written = await uow.session.exec(_INSERT_REPORT, params=report.model_dump(exclude={"number"}))
+    report.number = written.scalar_one()
     plan = plan_for(facts_of(report), policy.packs, policy.directory, now, holidays=policy.holidays)
     obligations = await _open_planned(uow, plan, report.id, now)
     uow.emit(
@@ -365,10 +373,9 @@ async def _open_all(
     uow: UnitOfWork, opened: Sequence[tuple[Obligation, Sequence[datetime]]], now: datetime
 ) -> list[Obligation]:
     """Add obligations with their clocks and announce each. One already late starts breached."""
-    clocks: list[ClockRow] = []
+    clocks: list[dict[str, Any]] = []
     for ob, reminders in opened:
         ob.late = ob.late or ob.due_at <= now
-        uow.session.add(ob)
         uow.emit(
             ObligationOpened(
                 obligation_id=ob.id,
@@ -390,12 +397,22 @@ async def _open_all(
             )
             continue
         clocks += [
-            ClockRow(id=f"{ob.id}:reminder:{i}", obligation_id=ob.id, kind="reminder", due_at=at)
-            for i, at in enumerate(reminders)
+            _clock(f"{ob.id}:reminder:{i}", ob.id, "reminder", at) for i, at in enumerate(reminders)
         ]
-        clocks.append(
-            ClockRow(id=f"{ob.id}:deadline", obligation_id=ob.id, kind="deadline", due_at=ob.due_at)
-        )
-    await uow.session.flush()  # obligations before their clocks: the clocks' foreign key needs them
-    uow.session.add_all(clocks)
-    return [ob for ob, _ in opened]
+        clocks.append(_clock(f"{ob.id}:deadline", ob.id, "deadline", ob.due_at))
+    obligations = [ob for ob, _ in opened]
+    await uow.insert(Obligation, [ob.model_dump() for ob in obligations])
+    await uow.insert(ClockRow, clocks)  # after their obligations: the foreign key
+    return obligations
+
+
+def _clock(id: str, obligation_id: str, kind: str, due_at: datetime) -> dict[str, Any]:
+    """A new clock's row (a plain row: a report makes nine, and ORM objects cost more)."""
+    return {
+        "id": id,
+        "obligation_id": obligation_id,
+        "kind": kind,
+        "due_at": due_at,
+        "status": "pending",
+        "fired_at": None,
+    }

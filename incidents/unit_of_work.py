@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from incidents.events import Envelope, Event
@@ -40,13 +42,21 @@ class UnitOfWork:
             # after a higher one and be skipped. Holding this lock to commit makes seq order
             # commit order. Only the embedded log on PostgreSQL needs it (Kafka mode does not).
             await self.session.execute(text("SELECT pg_advisory_xact_lock(7321001)"))
-        for env in self._pending:
-            self.session.add(
-                EventRow(
-                    id=env.id, type=env.type, subject=env.subject, time=env.time, data=env.data
-                )
-            )
+        rows = [
+            {"id": e.id, "type": e.type, "subject": e.subject, "time": e.time, "data": e.data}
+            for e in self._pending
+        ]
+        await self.session.exec(insert(EventRow), params=rows)
         self._pending.clear()
+
+    async def insert(self, model: type[SQLModel], rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write new rows of one table with one statement, without the session tracking them.
+
+        For rows this transaction only creates, such as a report's obligations and clocks: the
+        ORM's change tracking costs more than the writing itself. Give every column a value.
+        """
+        if rows:
+            await self.session.exec(insert(model), params=list(rows))
 
     @property
     def emitted(self) -> bool:

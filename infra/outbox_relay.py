@@ -23,9 +23,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import text, update
+from sqlalchemy import Row, text, update
 from sqlmodel import col, select
 
 from consumers.runner import wait_for_wake
@@ -44,8 +44,33 @@ class Publisher(Protocol):
         ...
 
 
-def to_envelope(row: EventRow) -> Envelope:
+class LoggedEvent(Protocol):
+    """An `events` row, as an ORM object or a plain row of its columns."""
+
+    id: str
+    type: str
+    subject: str
+    time: datetime
+    data: dict[str, Any]
+
+
+def to_envelope(row: LoggedEvent) -> Envelope:
     return Envelope(id=row.id, type=row.type, subject=row.subject, time=row.time, data=row.data)
+
+
+# Plain rows, not ORM objects: the relay only reads them, and tracking costs per row.
+_UNPUBLISHED = (
+    select(
+        col(EventRow.seq),
+        col(EventRow.id),
+        col(EventRow.type),
+        col(EventRow.subject),
+        col(EventRow.time),
+        col(EventRow.data),
+    )
+    .where(col(EventRow.published_at).is_(None))
+    .order_by(col(EventRow.seq))
+)
 
 
 class OutboxRelay:
@@ -121,18 +146,13 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
-    async def _oldest(self, uow: UnitOfWork) -> list[EventRow]:
-        return list(
-            await uow.session.exec(
-                select(EventRow)
-                .where(col(EventRow.published_at).is_(None))
-                .order_by(col(EventRow.seq))
-                .limit(self.batch)
-                .with_for_update(skip_locked=True)
-            )
+    async def _oldest(self, uow: UnitOfWork) -> list[Row[Any]]:
+        rows = await uow.session.exec(
+            _UNPUBLISHED.limit(self.batch).with_for_update(skip_locked=True)
         )
+        return list(rows)
 
-    async def _mark(self, uow: UnitOfWork, rows: Sequence[EventRow]) -> None:
+    async def _mark(self, uow: UnitOfWork, rows: Sequence[Row[Any]]) -> None:
         table = EventRow.__table__  # type: ignore[attr-defined]
         await uow.session.exec(
             update(table)

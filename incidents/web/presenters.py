@@ -16,10 +16,11 @@ from incidents.vocabulary import Role
 def as_planned(o: Obligation) -> PlannedObligation:
     return PlannedObligation(
         role=Role(o.role),
-        recipients=tuple(Person(**r) for r in o.recipients),
+        # Checked when the directory and packs were loaded; validating again costs per request.
+        recipients=tuple(Person.model_construct(**r) for r in o.recipients),
         due_at=o.due_at,
         rules=tuple(o.rules),
-        citations=tuple(Citation(**c) for c in o.citations),
+        citations=tuple(Citation.model_construct(**c) for c in o.citations),
         timezone=o.timezone,
         interpretation=o.interpretation,
         late=o.late,

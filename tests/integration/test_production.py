@@ -250,6 +250,7 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
             "INCIDENTS_SMTP_URL": smtp_server.url + "?timeout=3",
             "INCIDENTS_SECRET_KEY": "a-test-secret",
             "INCIDENTS_DELIVERY_LEASE_SECONDS": "5",
+            "INCIDENTS_SMTP_CONNECTIONS": "4",
         },
         free_port(),
         role="worker",
@@ -271,7 +272,8 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
         assert len(set(ids)) == 123  # every notice of the 41 reports, none lost
         # A duplicate is possible only for a notice accepted by the server just before the
         # kill and not yet recorded; it carries the same Message-ID, so mail systems drop it.
-        assert len(ids) - len(set(ids)) <= 4
+        # Delivery bounds those to twice its connections (4 here).
+        assert len(ids) - len(set(ids)) <= 8
         assert received
     finally:
         worker.stop()
