@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import select
 
@@ -40,6 +41,7 @@ class Notifier:
             {e.obligation_id for e, _ in events}, uow=uow
         )
         reports = await services.reports_by_id({o.report_id for o in obligations.values()}, uow=uow)
+        notices: list[dict[str, Any]] = []
         for event, envelope in events:
             # Rendering is the slow part; between notices, let this process's mail
             # connections and Kafka fetches be served rather than wait for the whole chunk.
@@ -51,7 +53,8 @@ class Notifier:
                 event, envelope, obligation, reports[obligation.report_id], uow=uow, now=now
             )
             if notice is not None:
-                uow.session.add(notice)
+                notices.append(notice.model_dump())
+        await uow.insert(Notice, notices)
         uow.after_commit(self.wake_delivery)
 
     async def _notice(

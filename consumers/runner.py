@@ -187,9 +187,12 @@ class ConsumerRunner:
                 return
             now = self.now()
             await self.consumer.handle(list(todo.values()), uow=uow, now=now)
-            uow.session.add_all(
-                HandledEvent(consumer=self.consumer.name, event_id=event_id, handled_at=now)
-                for event_id in todo
+            await uow.insert(
+                HandledEvent,
+                [
+                    {"consumer": self.consumer.name, "event_id": event_id, "handled_at": now}
+                    for event_id in todo
+                ],
             )
 
     async def _already_handled(self, event_id: str) -> bool:

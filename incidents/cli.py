@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import signal
 import sys
 from datetime import datetime
 
@@ -119,13 +119,17 @@ def worker(
         except ValueError as exc:  # an unknown --consumer
             await runtime.close()
             _fail(str(exc))
+        # SIGTERM (docker stop, systemd) and Ctrl-C stop the worker cleanly: it leaves its
+        # consumer groups at once rather than after a session timeout.
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runtime.close()
 
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a worker is stopped
-        asyncio.run(main())
+    asyncio.run(main())
 
 
 @app.command()

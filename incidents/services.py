@@ -45,7 +45,7 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 # Built once: a statement with its values inside would be built and cache-keyed per report.
-_INSERT_REPORT = insert(Report).returning(col(Report.number))
+_INSERT_REPORT = insert(Report.__table__).returning(col(Report.number))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ class UnitOfWork:
             {"id": e.id, "type": e.type, "subject": e.subject, "time": e.time, "data": e.data}
             for e in self._pending
         ]
-        await self.session.exec(insert(EventRow), params=rows)
+        await self.insert(EventRow, rows)
         self._pending.clear()
 
     async def insert(self, model: type[SQLModel], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -56,7 +56,10 @@ class UnitOfWork:
         ORM's change tracking costs more than the writing itself. Give every column a value.
         """
         if rows:
-            await self.session.exec(insert(model), params=list(rows))
+            # The table, not the mapped class: SQLAlchemy's ORM bulk path would inspect every
+            # row again; a Core insert hands them to the driver as they are.
+            table = model.__table__  # type: ignore[attr-defined]
+            await self.session.exec(insert(table), params=list(rows))
 
     @property
     def emitted(self) -> bool:
