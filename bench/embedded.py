@@ -22,7 +22,8 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
+from email import policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import aiohttp
@@ -35,6 +36,11 @@ from tests.harness.kafka import free_port  # noqa: E402
 NOTICES_PER_REPORT = 3  # San José harm: supervisor, CDPO, Employee Relations
 
 
+# The bench's SMTP server reads only the headers it needs (the Subject names the report): parsing
+# whole messages cost it 0.7 ms each, CPU the service under test would not get.
+HEADERS = BytesHeaderParser(policy=policy.default)
+
+
 class Arrivals:
     """An SMTP handler noting when each report's notices arrive."""
 
@@ -44,7 +50,7 @@ class Arrivals:
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
         now = time.monotonic()
-        subject = message_from_bytes(envelope.content, policy=policy.default)["Subject"]
+        subject = HEADERS.parsebytes(envelope.content)["Subject"]
         reference = subject.split("]")[0].lstrip("[")
         with self.lock:
             self.by_reference.setdefault(reference, []).append(now)
