@@ -136,7 +136,9 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--reports", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rate", type=float, default=20.0, help="reports per second, end to end")
@@ -158,7 +160,9 @@ async def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_healthy(url)
-            print(f"intake: sending {args.reports} reports with {args.clients} clients …", flush=True)
+            print(
+                f"intake: sending {args.reports} reports with {args.clients} clients …", flush=True
+            )
             per_second = await intake(url, args.reports, args.clients)
             print(f"intake: {per_second:,.0f} reports accepted per second (SQLite, embedded)")
             print("waiting for the intake backlog's notices to go out …", flush=True)

@@ -70,7 +70,7 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-# --- the SMTP server: in this process, or in its own ----------------------------------------------
+# --- the SMTP server: in this process, or in its own ---------------------------------------------
 
 
 class ProcessArrivals(Arrivals):
@@ -130,7 +130,7 @@ class SmtpServer:
             self.process.wait(10)
 
 
-# --- CPU use per process, to see which part is the bottleneck ---------------------------------------
+# --- CPU use per process, to see which part is the bottleneck ------------------------------------
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -204,7 +204,7 @@ class CpuMeter:
         return "  ".join(f"{k} {v * 100:.0f}%" for k, v in self.share.items())
 
 
-# --- a deployment of the service: a fresh database and topic, web and workers ------------------------
+# --- a deployment of the service: a fresh database and topic, web and workers --------------------
 
 
 @dataclass
@@ -287,7 +287,7 @@ class Deployment:
             self.database = ""
 
 
-# --- phases ---------------------------------------------------------------------------------------
+# --- phases --------------------------------------------------------------------------------------
 
 
 async def wait_for_notices(
@@ -414,7 +414,8 @@ async def add_worker(dep: Deployment, groups: int = 2, timeout: float = 60) -> f
     while time.monotonic() - start < timeout:
         now = [assignments(log) for log in logs]
         if all(
-            len(n) >= groups and all(n[g] > b.get(g, 0) for g in n) for n, b in zip(now, before, strict=True)
+            len(n) >= groups and all(n[g] > b.get(g, 0) for g in n)
+            for n, b in zip(now, before, strict=True)
         ):
             return time.monotonic() - start
         await asyncio.sleep(0.1)
@@ -422,7 +423,7 @@ async def add_worker(dep: Deployment, groups: int = 2, timeout: float = 60) -> f
     raise SystemExit(f"the workers did not all get partitions within {timeout:g} s:\n{tails}")
 
 
-# --- raw limits -------------------------------------------------------------------------------------
+# --- raw limits ----------------------------------------------------------------------------------
 
 
 async def raw_intake(pg: PostgresServer, reports: int, clients: int, home: str) -> dict:
@@ -535,9 +536,8 @@ async def main() -> None:
         deployments.append(dep)
         await dep.create()
         await dep.start_web()
-        say(
-            f"intake: `incidents web` on PostgreSQL, {args.reports} reports, {args.clients} clients …"
-        )
+        say(f"intake: `incidents web` on PostgreSQL, {args.reports} reports, "
+            f"{args.clients} clients …")  # fmt: skip
         await intake(dep.url, 100, args.clients)  # warm-up, as the raw server had
         with CpuMeter(dep.pids()) as cpu:
             figures["intake"] = {"per_second": await intake(dep.url, args.reports, args.clients)}
@@ -609,7 +609,8 @@ def table(f: dict[str, dict], args: argparse.Namespace) -> None:
             (f"latency at {args.rate:g}/s, {w} worker{'s' if w > 1 else ''}: 201 -> last notice",
              f"p50 {s['p50'] * 1000:,.0f} ms, p99 {s['p99'] * 1000:,.0f} ms",
              f"(max {s['max'] * 1000:,.0f} ms; {s['count']}/{s['sent']} complete"
-             f"{'' if s['count'] == s['sent'] else ' within 60 s: a lower bound'}) {s['cpu'].line()}")
+             f"{'' if s['count'] == s['sent'] else ' within 60 s: a lower bound'}) "
+             f"{s['cpu'].line()}")
         )  # fmt: skip
     width = max(len(r[0]) for r in rows) + 2
     vwidth = max(len(r[1] or "") for r in rows) + 2

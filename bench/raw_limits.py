@@ -32,13 +32,14 @@ sys.path.insert(0, str(ROOT))
 # --- intake: aiohttp + asyncpg -------------------------------------------------------------------
 
 INSERT_REPORT = """
-INSERT INTO reports (id, kind, title, description, discovered_at, reported_at, reporter_name,
-    reporter_email, reporter_department, ai_system, data_categories, policies, channel, receipt_hash)
+INSERT INTO reports (id, kind, title, description, discovered_at, reported_at,
+    reporter_name, reporter_email, reporter_department, ai_system, data_categories, policies,
+    channel, receipt_hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING number
 """
 INSERT_OBLIGATION = """
-INSERT INTO obligations (id, report_id, role, recipients, due_at, timezone, status, rules, citations,
-    interpretation, escalation, level, late, created_at)
+INSERT INTO obligations (id, report_id, role, recipients, due_at, timezone, status, rules,
+    citations, interpretation, escalation, level, late, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, 0, false, $11)
 """
 INSERT_CLOCK = """
@@ -196,7 +197,8 @@ def sample_notice(i: int):  # type: ignore[no-untyped-def]
             "discovered_local": "Mon 2026-03-09 09:00 PDT", "due_local": "Tue 2026-03-10 09:00 PDT",
             "due_local_short": "Tue 09:00", "role_words": "the City Digital Privacy Officer (CDPO)",
             "rule_title": "san-jose/harm-report",
-            "citation": "004_cdd0e18fc1bc8463.txt, “Policy”: “Report harm to the CDPO within 24 hours.”",
+            "citation": "004_cdd0e18fc1bc8463.txt, “Policy”: "
+                        "“Report harm to the CDPO within 24 hours.”",
             "interpretation": None, "escalated_from": "",
             "ack_url": f"http://localhost:8080/ack/{uuid.uuid4()}?t={secrets.token_hex(16)}",
         },

@@ -1,4 +1,4 @@
-"""Helpers for tests: a clock moved by hand, a report body, and waiting for the service to settle."""
+"""Helpers for tests: a clock moved by hand, a report body, waiting for the service to settle."""
 
 from __future__ import annotations
 
