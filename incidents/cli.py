@@ -187,23 +187,30 @@ app.add_typer(kafka_app, name="kafka")
 
 @kafka_app.command("init")
 def kafka_init(
-    partitions: int = typer.Option(6, help="partitions of the events topic"),
+    partitions: int = typer.Option(6, min=1, help="partitions of the events topic"),
+    replication_factor: int = typer.Option(
+        1, min=1, help="copies of every event; 3 on a cluster of three or more brokers"
+    ),
 ) -> None:
     """Create the events topic and each consumer's dead-letter topic (safe to run twice)."""
-    from infra.kafka import init_topics
+    from infra.kafka import TopicSetupError, init_topics
 
     settings = _settings()
     if not settings.kafka_bootstrap:
         _fail("set INCIDENTS_KAFKA_BOOTSTRAP=host:port first")
     consumers = ["notifier", "router"]
-    asyncio.run(
-        init_topics(
-            settings.kafka_bootstrap,  # type: ignore[arg-type]
-            partitions=partitions,
-            consumers=consumers,
-            topic=settings.kafka_topic,
+    try:
+        asyncio.run(
+            init_topics(
+                settings.kafka_bootstrap,  # type: ignore[arg-type]
+                partitions=partitions,
+                consumers=consumers,
+                topic=settings.kafka_topic,
+                replication_factor=replication_factor,
+            )
         )
-    )
+    except TopicSetupError as exc:
+        _fail(str(exc))
     typer.echo(f"topics ready: {settings.kafka_topic} and its dead-letter topics for {consumers}")
 
 

@@ -155,6 +155,10 @@ def _parked_headers(
 # --- topics ------------------------------------------------------------------------------------
 
 
+class TopicSetupError(Exception):
+    """The topics cannot be created as asked; the message says what to change."""
+
+
 async def init_topics(
     bootstrap: str,
     partitions: int = PARTITIONS,
@@ -163,20 +167,25 @@ async def init_topics(
     topic: str = TOPIC,
     replication_factor: int = 1,
 ) -> list[str]:
-    """Create the events topic and each consumer's dead-letter topic; returns those created."""
+    """Create the events topic and each consumer's dead-letter topic; returns those created.
+
+    With more than one replica, a write needs two of them (`min.insync.replicas`), so with the
+    relay's `acks=all` an acknowledged event survives the loss of a broker.
+    """
+    durability = {"min.insync.replicas": "2"} if replication_factor > 1 else {}
     wanted = [
         NewTopic(
             topic,
             partitions,
             replication_factor,
-            topic_configs={"retention.ms": str(MAIN_RETENTION_MS)},
+            topic_configs={"retention.ms": str(MAIN_RETENTION_MS), **durability},
         )
     ] + [
         NewTopic(
             dlt_topic(c, topic),
             DLT_PARTITIONS,
             replication_factor,
-            topic_configs={"retention.ms": "-1"},
+            topic_configs={"retention.ms": "-1", **durability},
         )
         for c in consumers
     ]
@@ -187,13 +196,21 @@ async def init_topics(
         todo = [t for t in wanted if t.name not in existing]
         if not todo:
             return []
+        brokers = len((await admin.describe_cluster())["brokers"])
+        if replication_factor > brokers:
+            # Some brokers (Tansu among them) would accept it and keep fewer copies than asked.
+            raise TopicSetupError(
+                f"The Kafka cluster has {brokers} broker{'s' if brokers != 1 else ''}; "
+                f"a replication factor of {replication_factor} needs at least "
+                f"{replication_factor}. Use --replication-factor {min(brokers, 3)}."
+            )
         response = await admin.create_topics(todo)
         created = []
         for name, code, message in response.topic_errors:
             if code == 0:
                 created.append(name)
             elif code != 36:  # 36: TOPIC_ALREADY_EXISTS (another instance was quicker)
-                raise KafkaError(f"cannot create topic {name}: error {code} {message}")
+                raise TopicSetupError(f"Kafka refused to create topic {name}: {message} ({code}).")
         return created
     finally:
         await admin.close()

@@ -363,3 +363,41 @@ async def test_runner_on_kafka_handles_once_and_parks_failures(
     parked = await list_parked(kafka_bootstrap, "flaky", topic=kafka_topic)
     assert [(p["event_id"], p["attempts"]) for p in parked] == [(bad.id, 2)]
     assert parked[0]["error"] == "RuntimeError: cannot render"
+
+
+# --- `incidents kafka init` ----------------------------------------------------------------------
+
+
+def test_kafka_init_creates_the_topics_once_and_refuses_more_replicas_than_brokers(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from typer.testing import CliRunner
+
+    from incidents.cli import app
+
+    topic = f"init-{uuid.uuid4().hex[:12]}.events"
+    monkeypatch.setenv("INCIDENTS_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("INCIDENTS_KAFKA_TOPIC", topic)
+    runner = CliRunner()
+
+    # The test broker is one node: three copies of each event cannot be kept, and saying so
+    # beats a topic that silently has fewer copies than the administrator asked for.
+    refused = runner.invoke(app, ["kafka", "init", "--replication-factor", "3"])
+    assert refused.exit_code == 2
+    assert "has 1 broker" in refused.output
+    assert "--replication-factor 1" in refused.output
+
+    for _ in range(2):  # safe to run twice
+        done = runner.invoke(app, ["kafka", "init", "--partitions", "3"])
+        assert done.exit_code == 0, done.output
+
+    async def topics() -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    assert {topic, f"{topic}.notifier.dlt", f"{topic}.router.dlt"} <= asyncio.run(topics())
