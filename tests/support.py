@@ -92,7 +92,8 @@ def ack_link(text: str) -> str:
 
 
 class ServiceProcess:
-    """`incidents serve` as its own process, to be killed and restarted like a real one."""
+    """`incidents serve` (or `web`, or `worker`) as its own process, to be killed and restarted
+    like a real one."""
 
     def __init__(self, env: dict[str, str], port: int, role: str = "serve") -> None:
         import os
@@ -101,12 +102,10 @@ class ServiceProcess:
 
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.command = [
-            str(Path(sys.executable).parent / "incidents"),
-            "serve",
-            "--port",
-            str(port),
-        ]
+        self.role = role
+        self.command = [str(Path(sys.executable).parent / "incidents"), role]
+        if role != "worker":  # a worker has no web side
+            self.command += ["--port", str(port)]
         base = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
         self.env = {**base, **env}
         self.process: Any = None
@@ -120,7 +119,7 @@ class ServiceProcess:
         self.process = subprocess.Popen(
             self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        if "worker" in self.command:
+        if self.role == "worker":
             return
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as http:

@@ -275,5 +275,10 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
         # Delivery bounds those to twice its connections (4 here).
         assert len(ids) - len(set(ids)) <= 8
         assert received
+
+        # `docker stop` sends SIGTERM and kills 10 s later: the worker closes cleanly before.
+        assert worker.process is not None
+        worker.process.terminate()
+        assert await asyncio.to_thread(worker.process.wait, 10) == 0
     finally:
         worker.stop()
