@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from incidents.events import Envelope, Event
@@ -41,7 +41,7 @@ class UnitOfWork:
             # Readers of the database log follow `seq`; on PostgreSQL a lower seq could commit
             # after a higher one and be skipped. Holding this lock to commit makes seq order
             # commit order. Only the embedded log on PostgreSQL needs it (Kafka mode does not).
-            await self.session.execute(text("SELECT pg_advisory_xact_lock(7321001)"))
+            await self.session.exec(select(func.pg_advisory_xact_lock(7321001)))
         rows = [
             {"id": e.id, "type": e.type, "subject": e.subject, "time": e.time, "data": e.data}
             for e in self._pending
