@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlmodel import col, select
 
 from incidents.errors import InvalidInput, NotFound
@@ -24,7 +24,7 @@ from incidents.events import (
     ReportFiled,
     stable_id,
 )
-from incidents.model import ClockRow, Obligation, Report, format_reference
+from incidents.model import ClockRow, EventRow, Notice, Obligation, Report, format_reference
 from incidents.policy import (
     Directory,
     Person,
@@ -302,6 +302,40 @@ async def escalate(
         )
         opened.append((next_level, ()))
     return await _open_all(uow, opened, now)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What is still waiting to happen, for the people running the service."""
+
+    events_unpublished: int  # committed, not yet handed to Kafka (production mode)
+    oldest_unpublished: datetime | None
+    notices_waiting: int  # stored, not yet accepted by the mail server
+    oldest_waiting: datetime | None
+    notices_refused: int  # refused for good by the mail server (and escalated)
+
+
+async def backlog(*, uow: UnitOfWork) -> Backlog:
+    unpublished = (
+        await uow.session.exec(
+            select(func.count(), func.min(EventRow.time)).where(
+                col(EventRow.published_at).is_(None)
+            )
+        )
+    ).one()
+    waiting = (
+        await uow.session.exec(
+            select(func.count(), func.min(Notice.created_at)).where(Notice.status == "pending")
+        )
+    ).one()
+    refused = (await uow.session.exec(select(func.count()).where(Notice.status == "failed"))).one()
+    return Backlog(
+        events_unpublished=unpublished[0],
+        oldest_unpublished=unpublished[1],
+        notices_waiting=waiting[0],
+        oldest_waiting=waiting[1],
+        notices_refused=refused,
+    )
 
 
 def ack_token(secret: bytes, obligation_id: str) -> str:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
+from incidents import services
 from incidents.errors import InvalidInput, NotFound
 from incidents.web import api, pages
 from incidents.web.keys import RUNTIME
@@ -87,7 +91,46 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The process answers (for a container's health check)."""
     return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready to take reports (the database answers), and what is still waiting to go out.
+
+    A broker outage does not make an instance unready: intake goes on and events wait in the
+    outbox, which `events` shows. For load balancers and monitoring.
+    """
+    rt = request.app[RUNTIME]
+    try:
+        async with rt.uows() as uow:
+            waiting = await services.backlog(uow=uow)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        return web.json_response(
+            {"status": "unavailable", "database": f"cannot reach the database: {exc}"},
+            status=503,
+        )
+    now = rt.now()
+
+    def age(since: datetime | None) -> float | None:
+        return None if since is None else round((now - since).total_seconds(), 3)
+
+    body: dict[str, Any] = {
+        "status": "ready",
+        "database": "ok",
+        "notices": {
+            "waiting": waiting.notices_waiting,
+            "oldest_waiting_seconds": age(waiting.oldest_waiting),
+            "refused": waiting.notices_refused,
+        },
+    }
+    if rt.relay is not None:  # production mode: events go on to Kafka
+        body["events"] = {
+            "unpublished": waiting.events_unpublished,
+            "oldest_unpublished_seconds": age(waiting.oldest_unpublished),
+            "broker": "ok" if rt.relay.healthy else "unreachable",
+        }
+    return web.json_response(body)
 
 
 def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
@@ -106,6 +149,7 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
     app.router.add_routes(api.routes)
     app.router.add_routes(pages.routes)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", HERE / "static", name="static")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -29,6 +29,14 @@ async def test_a_temporary_refusal_is_retried_until_the_server_recovers(
     runtime.delivery.wake()
     await settled(runtime)
     assert {n.attempts for n in await notices(runtime)} == {2}
+    # The operator sees the backlog; the instance stays ready, since reports are still taken.
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["notices"] == {
+        "waiting": 3,
+        "oldest_waiting_seconds": 1.0,
+        "refused": 0,
+    }
 
     smtp_server.heal()
     clock.advance(seconds=2)  # then two seconds later, and the server is back
@@ -39,6 +47,9 @@ async def test_a_temporary_refusal_is_retried_until_the_server_recovers(
     assert [n.status for n in sent] == ["sent"] * 3
     assert {n.attempts for n in sent} == {3}
     assert len(smtp_server.messages) == 3
+    ready = await (await client.get("/readyz")).json()
+    assert ready["notices"]["waiting"] == 0
+    assert "events" not in ready  # the embedded log has no outbox waiting for a broker
 
 
 async def test_a_permanent_refusal_is_recorded_and_escalated_at_once(
@@ -60,6 +71,8 @@ async def test_a_permanent_refusal_is_recorded_and_escalated_at_once(
     runtime.delivery.wake()
     await settled(runtime)
     assert len(smtp_server.messages) == 1
+    ready = await (await client.get("/readyz")).json()
+    assert ready["notices"] == {"waiting": 0, "oldest_waiting_seconds": None, "refused": 3}
 
 
 async def test_after_a_restart_the_embedded_service_retries_waiting_notices_at_once(

@@ -128,10 +128,15 @@ async def test_reports_keep_coming_while_the_broker_is_down_and_all_go_out_after
         started = asyncio.get_running_loop().time()
         await post_reports(client, 10)
         assert asyncio.get_running_loop().time() - started < 5, "intake waited on the broker"
+        # Still ready (reports are taken), and the operator sees what waits for the broker.
+        ready = await client.get("/readyz")
+        assert ready.status == 200
+        assert (await ready.json())["events"]["unpublished"] == 40  # 10 reports x 4 events
     finally:
         kafka_broker.resume()
     received = await smtp_server.wait_for(33, timeout=90)
     await kafka_settled(rt)
+    assert (await (await client.get("/readyz")).json())["events"]["unpublished"] == 0
     assert len(received) == len(smtp_server.messages) == 33
     assert len({m["Message-ID"] for m in received}) == 33
 
@@ -282,3 +287,22 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
         assert await asyncio.to_thread(worker.process.wait, 10) == 0
     finally:
         worker.stop()
+
+
+async def test_an_instance_without_its_database_says_it_is_not_ready(client, runtime):
+    from incidents.unit_of_work import UnitOfWorkFactory
+    from infra.db import make_engine, make_sessions
+    from tests.harness.kafka import free_port
+
+    assert (await client.get("/readyz")).status == 200
+    # The database goes away: here, the instance's connections point at a port nobody serves.
+    gone = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/incidents")
+    runtime.uows = UnitOfWorkFactory(make_sessions(gone))
+    try:
+        answer = await client.get("/readyz")
+        assert answer.status == 503
+        body = await answer.json()
+        assert body["status"] == "unavailable"
+        assert body["database"].startswith("cannot reach the database")
+    finally:
+        await gone.dispose()
