@@ -3,7 +3,8 @@
 A notice is claimed with a lease (its next attempt moved ahead) before sending, so several
 instances never send the same notice at once, and a notice whose sender died is retried when
 the lease runs out. A crash between the server's acceptance and our record of it is the only
-window for a duplicate; the notice's stable Message-ID lets mail systems drop it.
+window for a duplicate, and a bounded one (twice the mail connections: see `_send`); the
+notice's stable Message-ID lets mail systems drop it.
 """
 
 from __future__ import annotations
