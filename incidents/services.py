@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from incidents.errors import InvalidInput, NotFound
@@ -42,10 +42,6 @@ from incidents.vocabulary import DataCategory, IncidentKind, Role
 LATE_AFTER = timedelta(seconds=60)
 # Clocks drift; a discovery time a little ahead of ours is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
-# Built once: a statement with its values inside would be built and cache-keyed per report.
-_INSERT_REPORT = insert(Report.__table__).returning(col(Report.number))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -80,10 +76,10 @@ async def file_report(
         channel=channel,
         receipt_hash=_digest(receipt),
     )
-    # Written without the session tracking it (see UnitOfWork.insert); the database assigns
-    # the number behind the reference.
-    written = await uow.session.exec(_INSERT_REPORT, params=report.model_dump(exclude={"number"}))
-    report.number = written.scalar_one()
+    # The database assigns the number behind the reference.
+    (report.number,) = await uow.insert(
+        Report, [report.model_dump(exclude={"number"})], returning=col(Report.number)
+    )
     plan = plan_for(facts_of(report), policy.packs, policy.directory, now, holidays=policy.holidays)
     obligations = await _open_planned(uow, plan, report.id, now)
     uow.emit(

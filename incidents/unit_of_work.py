@@ -49,17 +49,32 @@ class UnitOfWork:
         await self.insert(EventRow, rows)
         self._pending.clear()
 
-    async def insert(self, model: type[SQLModel], rows: Sequence[Mapping[str, Any]]) -> None:
-        """Write new rows of one table with one statement, without the session tracking them.
+    async def insert(
+        self,
+        model: type[SQLModel],
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        returning: Any = None,
+    ) -> list[Any]:
+        """Write new rows of one table with one statement, without the session tracking them;
+        with `returning` (a column the database fills in), its values, in the rows' order.
 
-        For rows this transaction only creates, such as a report's obligations and clocks: the
-        ORM's change tracking costs more than the writing itself. Give every column a value.
+        For rows this transaction only creates, such as a report with its obligations and
+        clocks: the ORM's change tracking costs more than the writing itself. Give every column
+        a value.
         """
-        if rows:
-            # The table, not the mapped class: SQLAlchemy's ORM bulk path would inspect every
-            # row again; a Core insert hands them to the driver as they are.
-            table = model.__table__  # type: ignore[attr-defined]
-            await self.session.exec(insert(table), params=list(rows))
+        if not rows:
+            return []
+        # The table, not the mapped class: SQLAlchemy's ORM bulk path would inspect every row
+        # again; a Core insert hands them to the driver as they are.
+        statement = insert(model.__table__)  # type: ignore[attr-defined]
+        if returning is None:
+            await self.session.exec(statement, params=list(rows))
+            return []
+        written = await self.session.exec(
+            statement.returning(returning, sort_by_parameter_order=True), params=list(rows)
+        )
+        return list(written.scalars())
 
     @property
     def emitted(self) -> bool:
