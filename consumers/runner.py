@@ -171,14 +171,7 @@ class ConsumerRunner:
 
     async def _handle_once(self, chunk: Sequence[Incoming]) -> None:
         async with self.uows() as uow:
-            done = set(
-                await uow.session.exec(
-                    select(HandledEvent.event_id).where(
-                        HandledEvent.consumer == self.consumer.name,
-                        col(HandledEvent.event_id).in_([i.envelope.id for i in chunk]),
-                    )
-                )
-            )
+            done = await self._handled(uow, [i.envelope.id for i in chunk])
             todo: dict[str, Incoming] = {}  # by id: a chunk may hold a redelivered copy
             for one in chunk:
                 if one.envelope.id not in done:
@@ -197,5 +190,14 @@ class ConsumerRunner:
 
     async def _already_handled(self, event_id: str) -> bool:
         async with self.uows() as uow:
-            key = (self.consumer.name, event_id)
-            return await uow.session.get(HandledEvent, key) is not None
+            return bool(await self._handled(uow, [event_id]))
+
+    async def _handled(self, uow: UnitOfWork, event_ids: Sequence[str]) -> set[str]:
+        """Which of these events this consumer has already handled."""
+        rows = await uow.session.exec(
+            select(HandledEvent.event_id).where(
+                HandledEvent.consumer == self.consumer.name,
+                col(HandledEvent.event_id).in_(event_ids),
+            )
+        )
+        return set(rows)
