@@ -54,10 +54,10 @@ class UnitOfWork:
         model: type[SQLModel],
         rows: Sequence[Mapping[str, Any]],
         *,
-        returning: Any = None,
+        returning: Sequence[Any] = (),
     ) -> list[Any]:
         """Write new rows of one table with one statement, without the session tracking them;
-        with `returning` (a column the database fills in), its values, in the rows' order.
+        with `returning` (columns, e.g. the key and one the database fills in), their values.
 
         For rows this transaction only creates, such as a report with its obligations and
         clocks: the ORM's change tracking costs more than the writing itself. Give every column
@@ -68,13 +68,11 @@ class UnitOfWork:
         # The table, not the mapped class: SQLAlchemy's ORM bulk path would inspect every row
         # again; a Core insert hands them to the driver as they are.
         statement = insert(model.__table__)  # type: ignore[attr-defined]
-        if returning is None:
+        if not returning:
             await self.session.exec(statement, params=list(rows))
             return []
-        written = await self.session.exec(
-            statement.returning(returning, sort_by_parameter_order=True), params=list(rows)
-        )
-        return list(written.scalars())
+        written = await self.session.exec(statement.returning(*returning), params=list(rows))
+        return list(written.all())
 
     @property
     def emitted(self) -> bool:

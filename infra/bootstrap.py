@@ -16,6 +16,7 @@ from consumers.delivery import Delivery
 from consumers.notifier import Notifier
 from consumers.router import Router
 from consumers.runner import Consumer, ConsumerRunner, EventSource, types_of
+from incidents.intake import Intake
 from incidents.policy import PolicySet, load_directory, load_packs
 from incidents.policy.loader import DEMO_DIRECTORY
 from incidents.policy.overrides import apply_interpretations, holiday_set
@@ -56,6 +57,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     uows: UnitOfWorkFactory
+    intake: Intake
     policy: PolicySet
     secret: bytes
     base_url: str
@@ -112,6 +114,7 @@ class Runtime:
             self.clocks.start()
 
     async def close(self) -> None:
+        await self.intake.close()
         self.clocks.stop()
         for task in self._tasks:
             task.cancel()
@@ -182,6 +185,7 @@ async def build(
         settings=settings,
         engine=engine,
         uows=uows,
+        intake=Intake(uows, policy, now),
         policy=policy,
         secret=secret,
         base_url=base,

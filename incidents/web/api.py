@@ -24,10 +24,7 @@ async def file_report(request: web.Request) -> web.Response:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput({"body": f"The body is not valid JSON ({exc})."}) from None
     cmd = parse_report(body)
-    async with rt.uows() as uow:
-        filed = await services.file_report(
-            cmd, uow=uow, policy=rt.policy, now=rt.now(), channel="api"
-        )
+    filed = await rt.intake.file(cmd, channel="api")
     return web.json_response(
         {
             "id": filed.report.id,

@@ -100,10 +100,7 @@ async def report_submit(request: web.Request) -> web.Response:
     values["data_categories"] = [str(v) for v in form.getall("data_categories", [])]
     try:
         cmd = parse_report(_report_body(form, org_zone(request)))
-        async with rt.uows() as uow:
-            filed = await services.file_report(
-                cmd, uow=uow, policy=rt.policy, now=rt.now(), channel="web"
-            )
+        filed = await rt.intake.file(cmd, channel="web")
     except InvalidInput as exc:
         ctx = _form_context(request, values, exc.errors)
         return aiohttp_jinja2.render_template("report_form.html", request, ctx, status=400)
