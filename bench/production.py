@@ -57,7 +57,7 @@ from tests.harness.postgres import PostgresServer, find_or_start  # noqa: E402
 
 RAW = [sys.executable, str(ROOT / "bench" / "raw_limits.py")]
 INCIDENTS = str(Path(sys.executable).parent / "incidents")
-SMTP_CONNECTIONS = 8  # INCIDENTS_SMTP_CONNECTIONS' default, what the service uses
+SMTP_CONNECTIONS = 16  # INCIDENTS_SMTP_CONNECTIONS' default, what the service uses
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Issue 3's targets.

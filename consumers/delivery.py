@@ -150,8 +150,7 @@ class Delivery:
             .values(attempts=_NOTICES.c.attempts + 1, next_attempt_at=now + self.lease)
             .returning(*_NOTICES.c)
         )
-        async with self.uows() as uow:
-            return list(await uow.session.exec(claim))
+        return await self.uows.execute(claim)
 
     async def _send(self, notice: Row[Any]) -> None:
         # A message is built only when a connection is free to take it: building the whole
@@ -203,15 +202,11 @@ class Delivery:
         while self._sent:
             batch, self._sent = self._sent, []
             try:
-                async with self.uows() as uow:
-                    await uow.session.exec(
-                        update(_NOTICES)
-                        .where(
-                            _NOTICES.c.id.in_([i for i, _ in batch]),
-                            _NOTICES.c.status == "pending",
-                        )
-                        .values(status="sent", sent_at=self.now(), last_error=None)
-                    )
+                await self.uows.execute(
+                    update(_NOTICES)
+                    .where(_NOTICES.c.id.in_([i for i, _ in batch]), _NOTICES.c.status == "pending")
+                    .values(status="sent", sent_at=self.now(), last_error=None)
+                )
             except Exception as exc:
                 # Their claims run out and they are sent again: a duplicate, never a loss.
                 log.error("could not record %d sent notices: %s", len(batch), exc)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import Executable, Row, func, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -92,6 +92,18 @@ class UnitOfWorkFactory:
         self.sessions = sessions
         self._serialize = serialize_events
         self._on_events = on_events
+        engine = sessions.kw["bind"]  # the engine the sessions were made for
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def execute(self, statement: Executable) -> list[Row[Any]]:
+        """Run one statement that writes no events, atomically on its own; its rows, if any.
+
+        For the hottest single-statement writes (claiming notices to send, recording them
+        sent): without a session and its BEGIN and COMMIT it costs about half as much.
+        """
+        async with self._autocommit.connect() as conn:
+            result = await conn.execute(statement)
+            return list(result.all()) if result.returns_rows else []
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[UnitOfWork]:
