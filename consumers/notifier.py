@@ -7,6 +7,7 @@ delivery worker sends it. So the record of who was told what exists before anyth
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,12 @@ from incidents.services import ack_token
 from incidents.unit_of_work import UnitOfWork
 from incidents.wording import local_time, role_words, short_local_time
 from notifications.render import render
+
+# Rendering is the slow part. Every few milliseconds of it, this process's mail connections and
+# Kafka fetches are served, rather than wait for the whole chunk. Yielding after every notice
+# instead left the notifier one render per turn of the event loop: under load it fell behind
+# (3.5 ms of wall time per notice for under 1 ms of work).
+TURN = 0.005
 
 
 @dataclass
@@ -42,10 +49,11 @@ class Notifier:
         )
         reports = await services.reports_by_id({o.report_id for o in obligations.values()}, uow=uow)
         notices: list[dict[str, Any]] = []
+        turn_ends = time.monotonic() + TURN
         for event, envelope in events:
-            # Rendering is the slow part; between notices, let this process's mail
-            # connections and Kafka fetches be served rather than wait for the whole chunk.
-            await asyncio.sleep(0)
+            if time.monotonic() >= turn_ends:
+                await asyncio.sleep(0)
+                turn_ends = time.monotonic() + TURN
             obligation = obligations.get(event.obligation_id)
             if obligation is None:
                 raise LookupError(f"obligation {event.obligation_id} is not in the database")
