@@ -50,7 +50,9 @@ class Intake:
         """Record the report with its obligations and announce it; return once committed."""
         future: asyncio.Future[Filed] = asyncio.get_running_loop().create_future()
         self._waiting.append((Draft(report, channel), future))
-        if len(self._running) < self._writers:
+        # Count live writers only: a writer that has just finished stays in `_running` until its
+        # done callback runs, and a filer woken by that writer's last batch runs before it.
+        if sum(not task.done() for task in self._running) < self._writers:
             task = asyncio.create_task(self._write(), name="intake")
             self._running.add(task)
             task.add_done_callback(self._running.discard)

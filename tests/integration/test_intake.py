@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from incidents import services
 from incidents.errors import InvalidInput
+from incidents.intake import Intake
 from incidents.model import Obligation, Report
 from incidents.schemas import parse_report
 from tests.support import harm_report, settled
@@ -81,3 +82,12 @@ async def test_closing_finishes_the_reports_being_written(runtime):
     assert all(t.done() and not t.exception() for t in pending)
     async with runtime.uows() as uow:
         assert (await uow.session.exec(select(func.count()).select_from(Report))).one() == 5
+
+
+async def test_a_report_filed_right_after_another_is_written(runtime):
+    # One writer, so the second report can only be written if the first writer, which has just
+    # answered, is not taken for busy.
+    intake = Intake(runtime.uows, runtime.policy, runtime.now, writers=1)
+    first = await intake.file(parse_report(harm_report()), channel="api")
+    second = await asyncio.wait_for(intake.file(parse_report(harm_report()), channel="api"), 5)
+    assert first.report.reference != second.report.reference
