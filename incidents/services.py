@@ -59,14 +59,6 @@ class Draft:
     channel: str
 
 
-async def file_report(
-    cmd: NewReport, *, uow: UnitOfWork, policy: PolicySet, now: datetime, channel: str
-) -> Filed:
-    """Record a report with the obligations its policy creates, and announce it, in one commit."""
-    (filed,) = await file_reports([Draft(cmd, channel)], uow=uow, policy=policy, now=now)
-    return filed
-
-
 async def file_reports(
     drafts: Sequence[Draft], *, uow: UnitOfWork, policy: PolicySet, now: datetime
 ) -> list[Filed]:
@@ -95,7 +87,7 @@ async def file_reports(
             facts_of(report), policy.packs, policy.directory, now, holidays=policy.holidays
         )
         plans.append(plan)
-        planned.append([(_from_plan(p, report.id, now), p.reminders) for p in plan.obligations])
+        planned.append(_planned(plan, report.id, now))
     await _open_all(uow, [o for per_report in planned for o in per_report], now)
     filed = []
     for report, receipt, plan, opened in zip(reports, receipts, plans, planned, strict=True):
@@ -181,7 +173,7 @@ async def open_statutory_clocks(
         since=event.confirmed_at,
         holidays=policy.holidays,
     )
-    return await _open_planned(uow, plan, report.id, now)
+    return await _open_all(uow, _planned(plan, report.id, now), now)
 
 
 async def report_by_id(report_id: str, *, uow: UnitOfWork) -> Report:
@@ -448,12 +440,11 @@ def _from_plan(p: PlannedObligation, report_id: str, now: datetime) -> Obligatio
     )
 
 
-async def _open_planned(
-    uow: UnitOfWork, plan: Plan, report_id: str, now: datetime
-) -> list[Obligation]:
-    return await _open_all(
-        uow, [(_from_plan(p, report_id, now), p.reminders) for p in plan.obligations], now
-    )
+def _planned(
+    plan: Plan, report_id: str, now: datetime
+) -> list[tuple[Obligation, Sequence[datetime]]]:
+    """A plan's obligations for a report, each with its reminder times, for `_open_all`."""
+    return [(_from_plan(p, report_id, now), p.reminders) for p in plan.obligations]
 
 
 async def _open_all(
