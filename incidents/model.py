@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -183,3 +184,8 @@ class DeadLetter(SQLModel, table=True):
     attempts: int
     parked_at: datetime = _time()
     replayed_at: datetime | None = _time(default=None)
+
+
+# Set the ORM up now rather than at the first query: services build rows with `model_construct`,
+# which sets attributes through the ORM's instrumentation and fails if it is not set up yet.
+configure_mappers()

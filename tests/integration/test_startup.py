@@ -51,3 +51,24 @@ def test_a_directory_file_that_is_not_yaml_stops_start_up(tmp_path):
     done = start(tmp_path, INCIDENTS_DIRECTORY=str(directory))
     assert done.returncode == 2
     assert f"{directory}: not valid YAML" in done.stderr
+
+
+async def test_the_first_report_after_start_is_accepted(tmp_path):
+    """A web instance just started, with nothing else run in it yet, files the first report it
+    gets (it once answered 500: the ORM was set up only by the first query)."""
+    import aiohttp
+
+    from tests.harness.kafka import free_port
+    from tests.support import ServiceProcess, harm_report
+
+    service = ServiceProcess({"INCIDENTS_HOME": str(tmp_path / "home")}, free_port(), role="web")
+    await service.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{service.url}/api/v1/reports", json=harm_report()) as resp,
+        ):
+            assert resp.status == 201, await resp.text()
+            assert (await resp.json())["reference"].startswith("AI-")
+    finally:
+        service.stop()
