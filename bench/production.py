@@ -6,7 +6,7 @@ Starts a Tansu broker (tests/harness/kafka.py), uses PostgreSQL on 127.0.0.1:543
 in its own), and measures:
 
   raw limits   a) aiohttp + asyncpg writing the rows of one report in one transaction,
-               b) aiosmtplib to the same SMTP server over 8 reused connections (as the service),
+               b) aiosmtplib to the same SMTP server over 16 reused connections (as the service),
                c) aiokafka producing and consuming 1 KB records, acks=all, on the same broker;
   intake       reports accepted per second by `incidents web` on a fresh database;
   end to end   a backlog of reports, first report posted -> last notice accepted by SMTP, with one
@@ -460,12 +460,17 @@ def raw_json(*args: str) -> dict:
 
 
 def raw_smtp(smtp: SmtpServer, count: int) -> dict:
+    """The raw SMTP limit, and the CPU the client and the server used to reach it."""
     raw_json("smtp-send", "--port", str(smtp.port), "--count", "200")  # warm-up
+    server = smtp.process.pid if smtp.process is not None else os.getpid()
+    before = _cpu_seconds(server)  # the server works only while the client sends
     result = raw_json(
         "smtp-send", "--port", str(smtp.port), "--count", str(count),
         "--connections", str(SMTP_CONNECTIONS),
     )  # fmt: skip
     result["per_second"] = result["sent"] / result["seconds"]
+    result["client_share"] = result["cpu_seconds"] / result["seconds"]
+    result["server_share"] = (_cpu_seconds(server) - before) / result["seconds"]
     return result
 
 
@@ -575,8 +580,22 @@ async def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def service_cpu_per_report(phase: dict, reports: int) -> float:
+    """CPU seconds (all cores) one report cost end to end: the service's processes, PostgreSQL,
+    the broker and the SMTP server; not the bench's clients, nor anything else on the machine."""
+    share = phase["cpu"].share
+    used = sum(v for k, v in share.items() if k not in ("bench", "other"))
+    return used * phase["seconds"] / reports
+
+
 def table(f: dict[str, dict], args: argparse.Namespace) -> None:
     mode = args.smtp
+    cores = os.cpu_count() or 1
+
+    def smtp_cpu(m: str) -> str:
+        raw = f[f"smtp-{m}"]
+        return f"client {raw['client_share']:.0%}  server {raw['server_share']:.0%}"
+
     smtp_limit = f[f"smtp-{mode}"]["per_second"]
     e2e_limit = smtp_limit / NOTICES_PER_REPORT
     raw_intake = f["raw-intake"]["per_second"]
@@ -585,9 +604,10 @@ def table(f: dict[str, dict], args: argparse.Namespace) -> None:
         ("aiohttp + asyncpg: report + 3 obligations + 9 clocks + 4 events, 1 tx",
          f"{raw_intake:,.0f} reports/s", f["raw-intake"]["cpu"].line()),
         (f"aiosmtplib, {SMTP_CONNECTIONS} reused connections, SMTP server in a thread here",
-         f"{f['smtp-thread']['per_second']:,.0f} msg/s", f"{f['smtp-thread']['bytes']:,} B/msg"),
+         f"{f['smtp-thread']['per_second']:,.0f} msg/s",
+         f"{f['smtp-thread']['bytes']:,} B/msg  {smtp_cpu('thread')}"),
         (f"aiosmtplib, {SMTP_CONNECTIONS} reused connections, SMTP server in its own process",
-         f"{f['smtp-process']['per_second']:,.0f} msg/s", ""),
+         f"{f['smtp-process']['per_second']:,.0f} msg/s", smtp_cpu("process")),
         ("aiokafka produce, 1 KB, acks=all", f"{f['kafka']['produce']:,.0f} msg/s", ""),
         ("aiokafka consume, 1 KB", f"{f['kafka']['consume']:,.0f} msg/s", ""),
         (f"end-to-end limit: SMTP ({mode}) / {NOTICES_PER_REPORT} notices",
@@ -611,6 +631,27 @@ def table(f: dict[str, dict], args: argparse.Namespace) -> None:
              f"(max {s['max'] * 1000:,.0f} ms; {s['count']}/{s['sent']} complete"
              f"{'' if s['count'] == s['sent'] else ' within 60 s: a lower bound'}) "
              f"{s['cpu'].line()}")
+        )  # fmt: skip
+    raw = f[f"smtp-{mode}"]
+    smtp_per_report = (raw["client_share"] + raw["server_share"]) / raw["per_second"]
+    smtp_per_report *= NOTICES_PER_REPORT
+    smtp_at_target = smtp_per_report * END_TO_END_TARGET * e2e_limit  # share of one core
+    ceiling: dict[int, float] = {}  # end-to-end reports/s this machine's cores allow, at most
+    rows += [
+        (f"CPU per report (ms of CPU, all {cores} cores together)", None, None),
+        (f"raw SMTP alone: {NOTICES_PER_REPORT} notices sent, client + server",
+         f"{smtp_per_report * 1000:.2f} ms",
+         f"at the end-to-end target rate, sending alone takes {smtp_at_target:.0%} of the "
+         f"machine's {cores * 100}%"),
+    ]  # fmt: skip
+    for w in (1, 2):
+        per_report = service_cpu_per_report(f[f"e2e-{w}"], args.backlog)
+        ceiling[w] = cores / per_report
+        rows.append(
+            (f"end to end, {w} worker{'s' if w > 1 else ''}: web, workers, PostgreSQL, Kafka, SMTP "
+             "server", f"{per_report * 1000:.2f} ms",
+             f"{cores} cores allow at most {ceiling[w]:,.0f} reports/s = "
+             f"{ceiling[w] / e2e_limit:.0%} of the end-to-end limit")
         )  # fmt: skip
     width = max(len(r[0]) for r in rows) + 2
     vwidth = max(len(r[1] or "") for r in rows) + 2
@@ -637,6 +678,10 @@ def table(f: dict[str, dict], args: argparse.Namespace) -> None:
     for label, ratio, target in checks:
         say(f"{label:<{width}}{ratio:.0%}{'':<{vwidth - len(f'{ratio:.0%}')}}"
             f"{'MET' if ratio >= target else 'NOT MET'}")  # fmt: skip
+        workers = 2 if "2 workers" in label else 1 if "1 worker" in label else 0
+        if workers and ratio < target and ceiling[workers] < target * e2e_limit:
+            say(f"{'':<{width + vwidth}}(this machine's CPU allows at most "
+                f"{ceiling[workers] / e2e_limit:.0%}: see CPU per report)")  # fmt: skip
     for w in (1, 2):
         p99 = f[f"latency-{w}"]["p99"]
         label = (
