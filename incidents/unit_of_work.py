@@ -17,9 +17,12 @@ from incidents.model import EventRow
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, *, serialize_events: bool) -> None:
+    def __init__(
+        self, session: AsyncSession, *, serialize_events: bool, notify_channel: str | None = None
+    ) -> None:
         self.session = session
         self._serialize = serialize_events
+        self._notify_channel = notify_channel
         self._pending: list[Envelope] = []
         self._after_commit: list[Callable[[], None]] = []
 
@@ -47,6 +50,9 @@ class UnitOfWork:
             for e in self._pending
         ]
         await self.insert(EventRow, rows)
+        if self._notify_channel:
+            # Delivered to listening processes when, and only if, this transaction commits.
+            await self.session.exec(select(func.pg_notify(self._notify_channel, "")))
         self._pending.clear()
 
     async def insert(
@@ -87,10 +93,14 @@ class UnitOfWorkFactory:
         sessions: async_sessionmaker[AsyncSession],
         *,
         serialize_events: bool = False,
+        notify_channel: str | None = None,
         on_events: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_events` is called in this process after each commit that wrote events; on
+        PostgreSQL, `notify_channel` tells other processes too (infra.commit_signal)."""
         self.sessions = sessions
         self._serialize = serialize_events
+        self._notify_channel = notify_channel
         self._on_events = on_events
         engine = sessions.kw["bind"]  # the engine the sessions were made for
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -108,7 +118,9 @@ class UnitOfWorkFactory:
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[UnitOfWork]:
         async with self.sessions() as session:
-            uow = UnitOfWork(session, serialize_events=self._serialize)
+            uow = UnitOfWork(
+                session, serialize_events=self._serialize, notify_channel=self._notify_channel
+            )
             yield uow
             wrote = uow.emitted
             await uow.flush_events()

@@ -22,6 +22,7 @@ from incidents.policy.loader import DEMO_DIRECTORY
 from incidents.policy.overrides import apply_interpretations, holiday_set
 from incidents.unit_of_work import UnitOfWorkFactory
 from infra.clocks import ClockKeeper
+from infra.commit_signal import CHANNEL, CommitListener
 from infra.db import is_sqlite, make_engine, make_sessions
 from infra.kafka import KafkaPublisher, KafkaSource
 from infra.log_embedded import EmbeddedLog
@@ -65,6 +66,7 @@ class Runtime:
     log: EmbeddedLog | None  # the database log; None when Kafka carries the events
     publisher: KafkaPublisher | None  # None in the embedded mode
     relay: OutboxRelay | None  # hands committed events to Kafka; None in the embedded mode
+    listener: CommitListener | None  # hears other processes commit events; None on SQLite
     mailer: Mailer
     consumers: list[Consumer]
     delivery: Delivery
@@ -93,18 +95,23 @@ class Runtime:
         chosen = [c for c in self.consumers if names is None or c.name in names]
         return [ConsumerRunner(c, self.source(c), self.uows, self.now) for c in chosen]
 
-    async def start_relay(self) -> None:
-        """Publish committed events to Kafka from this process (safe in several at once)."""
+    async def start_workers(
+        self, consumers: set[str] | None = None, *, clocks: bool = True
+    ) -> None:
+        """Run the outbox relay, consumers, mail delivery and (optionally) the clock keeper in
+        this process.
+
+        The relay runs here, not in web instances: a web instance then only writes to its
+        database, and its CPU goes to answering staff. Workers hear of events that web
+        instances commit at once, through the database (`listener`); several relays are safe
+        (one publishes at a time).
+        """
         if self.relay is not None and self.publisher is not None and not self._relaying:
             self._relaying = True
             await self.publisher.start()
             self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
-
-    async def start_workers(
-        self, consumers: set[str] | None = None, *, clocks: bool = True
-    ) -> None:
-        """Run consumers, mail delivery and (optionally) the clock keeper in this process."""
-        await self.start_relay()  # workers commit events too: escalations, fired clocks
+        if self.listener is not None:
+            self.listener.start()
         if is_sqlite(self.engine):
             await self.delivery.release_claims()  # this process is the database's only user
         for runner in self.runners(consumers):
@@ -116,6 +123,8 @@ class Runtime:
     async def close(self) -> None:
         await self.intake.close()
         self.clocks.stop()
+        if self.listener is not None:
+            await self.listener.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -150,6 +159,7 @@ async def build(
         make_sessions(engine),
         # Readers of the database log follow seq order; Kafka mode has no such readers.
         serialize_events=not is_sqlite(engine) and not settings.kafka_bootstrap,
+        notify_channel=None if is_sqlite(engine) else CHANNEL,
         on_events=events_committed,
     )
     embedded: EmbeddedLog | None = None
@@ -193,6 +203,8 @@ async def build(
         log=embedded,
         publisher=publisher,
         relay=relay,
+        # SQLite is one process's database: its readers are woken in process.
+        listener=None if is_sqlite(engine) else CommitListener(engine, events_committed),
         mailer=mailer,
         consumers=consumers,
         delivery=delivery,

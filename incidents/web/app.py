@@ -155,8 +155,6 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if workers:
             await runtime.start_workers()
-        else:
-            await runtime.start_relay()  # reports committed here must reach Kafka
         yield
         await runtime.close()
 

@@ -219,15 +219,36 @@ async def test_the_embedded_dead_letter_place_works_the_same(client, runtime, cl
     assert [p["replayed"] for p in await list_parked(runtime, "notifier")] == [True, False]
 
 
-async def test_the_web_role_alone_sends_nothing_itself(instances, aiohttp_client, smtp_server):
+async def test_the_web_role_only_writes_and_a_worker_publishes_and_sends(
+    instances, aiohttp_client, smtp_server
+):
     web = await instances()
     client = await aiohttp_client(create_app(web, workers=False))
     await post_reports(client, 1)
-    await kafka_settled(web)
-    assert smtp_server.messages == []  # no worker is running: notices wait in Kafka
+    await asyncio.sleep(1.0)
+    async with web.uows() as uow:
+        waiting = list(await uow.session.exec(select(EventRow)))
+    # No worker is running: the events wait in the database, and nothing is sent.
+    assert len(waiting) == 4 and all(e.published_at is None for e in waiting)
+    assert smtp_server.messages == []
     worker = await instances()
     await worker.start_workers()
     await smtp_server.wait_for(3, timeout=30)
+    await kafka_settled(web)  # every event was published, by the worker
+
+
+async def test_a_worker_hears_at_once_of_events_a_web_instance_commits(instances, aiohttp_client):
+    """The worker looks for new events only every 30 s here, so a report published within a
+    second was announced by the database (LISTEN/NOTIFY), not found by a poll."""
+    web = await instances()
+    client = await aiohttp_client(create_app(web, workers=False))
+    worker = await instances()
+    assert worker.relay is not None
+    worker.relay.poll_seconds = 30.0
+    await worker.start_workers()
+    await asyncio.sleep(1.0)  # the worker is listening and its relay is idle, waiting
+    await post_reports(client, 1)
+    await kafka_settled(web, patience=1.0)
 
 
 async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
@@ -306,3 +327,29 @@ async def test_an_instance_without_its_database_says_it_is_not_ready(client, run
         assert body["database"].startswith("cannot reach the database")
     finally:
         await gone.dispose()
+
+
+async def test_a_worker_listens_again_after_losing_its_database_connection(
+    instances, aiohttp_client
+):
+    from sqlalchemy import text
+
+    web = await instances()
+    client = await aiohttp_client(create_app(web, workers=False))
+    worker = await instances()
+    assert worker.relay is not None and worker.listener is not None
+    worker.relay.poll_seconds = 30.0
+    worker.listener.retry_seconds = 0.2
+    await worker.start_workers()
+    await asyncio.sleep(1.0)
+    async with web.uows() as uow:  # as when the database restarts or a firewall drops it
+        ended = await uow.session.exec(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+            )
+        )
+        assert list(ended), "no listening connection was found"
+    await asyncio.sleep(1.5)  # it reconnects after retry_seconds
+    await post_reports(client, 1)
+    await kafka_settled(web, patience=1.0)
