@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import Message
+from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import Row, update
@@ -59,6 +60,7 @@ class Delivery:
         self.mailer = mailer
         self.now = now
         self.sender = sender
+        self._envelope_from = parseaddr(sender)[1] or sender
         self.window = window
         self.poll_seconds = poll_seconds
         self.lease = lease
@@ -162,7 +164,11 @@ class Delivery:
             async with self._recorded:
                 await self._recorded.wait_for(lambda: self._unrecorded < self.mailer.connections)
             try:
-                await self.mailer.send(self._message(notice))
+                await self.mailer.send(
+                    self._message(notice),
+                    sender=self._envelope_from,
+                    recipients=notice.recipients,
+                )
             except DeliveryError as exc:
                 failure = exc
             else:

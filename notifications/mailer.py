@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Sequence
 from email.message import Message
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+
+from notifications.render import as_bytes
 
 
 class DeliveryError(Exception):
@@ -24,7 +27,10 @@ class DeliveryError(Exception):
 class Mailer(Protocol):
     connections: int  # how many messages it sends at once
 
-    async def send(self, message: Message) -> None: ...
+    async def send(self, message: Message, *, sender: str, recipients: Sequence[str]) -> None:
+        """Deliver `message` from the address `sender` to the addresses `recipients` (the SMTP
+        envelope; the message's own From and To are what people see)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -43,7 +49,7 @@ class FileMailer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, *, sender: str, recipients: Sequence[str]) -> None:
         await asyncio.to_thread(self._write, message)
 
     def _write(self, message: Message) -> None:
@@ -82,11 +88,14 @@ class SmtpMailer:
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         self._slots = asyncio.Semaphore(connections)
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, *, sender: str, recipients: Sequence[str]) -> None:
         async with self._slots:
             client = await self._checkout()
             try:
-                await client.send_message(message)
+                if sender.isascii() and all(r.isascii() for r in recipients):
+                    await client.sendmail(sender, recipients, as_bytes(message))
+                else:  # the library asks the server for SMTPUTF8 for such addresses
+                    await client.send_message(message, sender=sender, recipients=recipients)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 self._idle.put_nowait(client)  # the connection itself is fine
                 codes = [r.code for r in exc.recipients]

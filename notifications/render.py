@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import io
 import uuid
 from dataclasses import dataclass
 from email.charset import BASE64, Charset
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import Compat32
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
@@ -82,3 +85,32 @@ def build_message(
     msg.attach(MIMEText(text, "plain", "utf-8"))
     msg.attach(MIMEText(html, "html", "utf-8"))
     return msg
+
+
+class _ShortHeadersAsIs(Compat32):
+    """The `compat32` policy, with a short ASCII header written as it is.
+
+    Folding each header through `email.header.Header` took most of the time of turning a
+    notice into bytes. A header in ASCII that fits on its line comes out of that unchanged, so
+    it is written directly; every other header is folded by the library as before.
+    """
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isprintable()  # no line breaks, and no control characters to drop
+            and len(name) + 2 + len(value) <= (self.max_line_length or 0)
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+SMTP_POLICY = _ShortHeadersAsIs(linesep="\r\n")
+
+
+def as_bytes(message: Message) -> bytes:
+    """The message as it is sent over SMTP: what aiosmtplib would make of it, made faster."""
+    out = io.BytesIO()
+    BytesGenerator(out, policy=SMTP_POLICY).flatten(message)
+    return out.getvalue()
