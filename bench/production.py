@@ -536,7 +536,7 @@ async def main() -> None:
         say(f"raw: aiohttp + asyncpg, {args.reports} reports, {args.clients} clients …")
         figures["raw-intake"] = await raw_intake(pg, args.reports, args.clients, home)
 
-        # 1: intake on PostgreSQL, `incidents web` alone (it relays the outbox to Kafka too)
+        # 1: intake on PostgreSQL, `incidents web` alone (it only writes: events wait in the outbox)
         dep = Deployment(pg, broker, smtp, tempfile.mkdtemp(dir=home), args.profile)
         deployments.append(dep)
         await dep.create()
