@@ -35,6 +35,7 @@ _NOTICES = Notice.__table__  # type: ignore[attr-defined]
 
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=5)
+MAX_RECORD_RETRY_SECONDS = 5.0  # well inside the lease: the record lands before a resend could
 
 
 def backoff(attempts: int) -> timedelta:
@@ -207,22 +208,39 @@ class Delivery:
     async def _write_sent(self) -> None:
         while self._sent:
             batch, self._sent = self._sent, []
+            await self._record_until_done([i for i, _ in batch], sent_at=self.now())
+            for _, recorded in batch:
+                if not recorded.done():
+                    recorded.set_result(None)
+            self._unrecorded -= len(batch)
+            async with self._recorded:
+                self._recorded.notify_all()
+
+    async def _record_until_done(self, notice_ids: list[str], *, sent_at: datetime) -> None:
+        """Mark these notices sent, trying again while the database is away.
+
+        Given up, they would be sent again once their claim ran out. Meanwhile this process
+        sends nothing more (`_send` waits while too many are unrecorded), so an outage costs a
+        pause, not duplicates; only a crash leaves them to be sent again.
+        """
+        delay = 0.1
+        while True:
             try:
                 await self.uows.execute(
                     update(_NOTICES)
-                    .where(_NOTICES.c.id.in_([i for i, _ in batch]), _NOTICES.c.status == "pending")
-                    .values(status="sent", sent_at=self.now(), last_error=None)
+                    .where(_NOTICES.c.id.in_(notice_ids), _NOTICES.c.status == "pending")
+                    .values(status="sent", sent_at=sent_at, last_error=None)
                 )
+                return
             except Exception as exc:
-                # Their claims run out and they are sent again: a duplicate, never a loss.
-                log.error("could not record %d sent notices: %s", len(batch), exc)
-            finally:
-                for _, recorded in batch:
-                    if not recorded.done():
-                        recorded.set_result(None)
-                self._unrecorded -= len(batch)
-                async with self._recorded:
-                    self._recorded.notify_all()
+                log.warning(
+                    "could not record %d sent notices, trying again in %.1f s: %s",
+                    len(notice_ids),
+                    delay,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RECORD_RETRY_SECONDS)
 
     async def _failed(self, notice: Row[Any], exc: DeliveryError) -> None:
         now = self.now()

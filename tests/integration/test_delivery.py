@@ -3,6 +3,8 @@ permanent one is recorded on the obligation and escalated; nothing is dropped.""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlmodel import select
 
 from incidents.model import Notice, Obligation
@@ -94,4 +96,42 @@ async def test_after_a_restart_the_embedded_service_retries_waiting_notices_at_o
         runtime.delivery.wake()
         await smtp_server.wait_for(3)
     await settled(runtime)
+    assert len(smtp_server.messages) == 3
+
+
+async def test_a_send_whose_record_fails_for_a_while_is_recorded_later_not_sent_twice(
+    client, runtime, clock, smtp_server
+):
+    """The database drops the writes that record sends, twice, as in a short outage."""
+    real = runtime.delivery.uows
+
+    class RecordsFailTwice:
+        failures = 0
+
+        def __call__(self):  # type: ignore[no-untyped-def]
+            return real()
+
+        async def execute(self, statement):  # type: ignore[no-untyped-def]
+            sql = str(statement)
+            is_record = sql.startswith("UPDATE notices") and "RETURNING" not in sql
+            if is_record and self.failures < 2:
+                self.failures += 1
+                raise OSError("connection to the database lost")
+            return await real.execute(statement)
+
+    flaky = RecordsFailTwice()
+    runtime.delivery.uows = flaky
+    await client.post("/api/v1/reports", json=harm_report())
+    await smtp_server.wait_for(3)
+    for _ in range(100):  # the record is retried within a second
+        if [n.status for n in await notices(runtime)] == ["sent"] * 3:
+            break
+        await asyncio.sleep(0.05)
+    assert flaky.failures == 2
+    assert [n.status for n in await notices(runtime)] == ["sent"] * 3
+
+    clock.advance(minutes=5)  # long past every claim's lease: nothing is due again
+    runtime.delivery.wake()
+    await settled(runtime)
+    await asyncio.sleep(0.5)
     assert len(smtp_server.messages) == 3
