@@ -103,7 +103,7 @@ def worker(
     ),
     clocks: bool = typer.Option(True, help="also keep the clocks (reminders and deadlines)"),
 ) -> None:
-    """Run consumers, mail delivery and clocks without the web server."""
+    """Run the outbox relay, consumers, mail delivery and clocks, without the web server."""
     from infra.bootstrap import build
 
     settings = _settings()
