@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from email.policy import compat32
+from email.errors import HeaderParseError
+from email.policy import Compat32, compat32
 
 from aiosmtplib.email import flatten_message
 from hypothesis import given
@@ -18,9 +19,17 @@ LIBRARY = compat32.clone(linesep="\r\n")
 NAMES = ["Subject", "To", "From", "Message-ID", "References", "Content-Type", "X-A"]
 
 
+def folded(policy: Compat32, name: str, value: str) -> bytes | str:
+    """The header as bytes, or the library's refusal (e.g. of a value with a header inside)."""
+    try:
+        return policy.fold_binary(name, value)
+    except HeaderParseError as exc:
+        return f"refused: {exc}"
+
+
 @given(name=st.sampled_from(NAMES), value=st.text(max_size=200))
 def test_any_header_comes_out_as_the_library_folds_it(name: str, value: str) -> None:
-    assert SMTP_POLICY.fold_binary(name, value) == LIBRARY.fold_binary(name, value)
+    assert folded(SMTP_POLICY, name, value) == folded(LIBRARY, name, value)
 
 
 @given(
@@ -30,7 +39,7 @@ def test_any_header_comes_out_as_the_library_folds_it(name: str, value: str) -> 
 def test_ascii_headers_around_the_line_length_come_out_as_the_library_folds_them(
     name: str, value: str
 ) -> None:
-    assert SMTP_POLICY.fold_binary(name, value) == LIBRARY.fold_binary(name, value)
+    assert folded(SMTP_POLICY, name, value) == folded(LIBRARY, name, value)
 
 
 def notice(subject: str, recipients: list[str]):  # type: ignore[no-untyped-def]
