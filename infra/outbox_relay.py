@@ -90,7 +90,8 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
         self.published = 0  # rows published since start, for metrics
-        self.healthy = True  # false while the broker refuses; for /readyz
+        # For /readyz: False while the broker refuses; None in a process that does not publish.
+        self.healthy: bool | None = None
 
     def wake(self) -> None:
         """Events were committed in this process: publish them now rather than at the next poll."""

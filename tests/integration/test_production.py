@@ -231,6 +231,9 @@ async def test_the_web_role_only_writes_and_a_worker_publishes_and_sends(
     # No worker is running: the events wait in the database, and nothing is sent.
     assert len(waiting) == 4 and all(e.published_at is None for e in waiting)
     assert smtp_server.messages == []
+    # It shows what waits, and claims nothing about a broker it never talks to.
+    events = (await (await client.get("/readyz")).json())["events"]
+    assert events["unpublished"] == 4 and "broker" not in events
     worker = await instances()
     await worker.start_workers()
     await smtp_server.wait_for(3, timeout=30)
