@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from sqlmodel import col, select
 
@@ -35,7 +36,17 @@ class EmbeddedLog:
         return EmbeddedSource(self, consumer, types, waiter)
 
 
-def to_envelope(row: EventRow) -> Envelope:
+class LoggedEvent(Protocol):
+    """An `events` row, as an ORM object or a plain row of its columns (the outbox relay's)."""
+
+    id: str
+    type: str
+    subject: str
+    time: datetime
+    data: dict[str, Any]
+
+
+def to_envelope(row: LoggedEvent) -> Envelope:
     return Envelope(id=row.id, type=row.type, subject=row.subject, time=row.time, data=row.data)
 
 

@@ -32,6 +32,7 @@ from consumers.runner import wait_for_wake
 from incidents.events import Envelope
 from incidents.model import EventRow
 from incidents.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from infra.log_embedded import to_envelope
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +43,6 @@ class Publisher(Protocol):
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         """Return only once the log has acknowledged every envelope."""
         ...
-
-
-class LoggedEvent(Protocol):
-    """An `events` row, as an ORM object or a plain row of its columns."""
-
-    id: str
-    type: str
-    subject: str
-    time: datetime
-    data: dict[str, Any]
-
-
-def to_envelope(row: LoggedEvent) -> Envelope:
-    return Envelope(id=row.id, type=row.type, subject=row.subject, time=row.time, data=row.data)
 
 
 # Plain rows, not ORM objects: the relay only reads them, and tracking costs per row.
