@@ -244,12 +244,10 @@ async def smtp_send(host: str, port: int, count: int, connections: int) -> dict:
 
 
 def smtp_server(port: int) -> None:
-    from email import policy
-    from email.parser import BytesHeaderParser
-
     from aiosmtpd.controller import Controller
 
-    HEADERS = BytesHeaderParser(policy=policy.default)  # as bench/embedded.py's Arrivals
+    from bench.embedded import HEADERS
+
     out = sys.stdout
 
     class Handler:  # as bench/embedded.py's Arrivals, reporting to the parent instead
