@@ -51,8 +51,8 @@ INSERT_EVENT = "INSERT INTO events (id, type, subject, time, data) VALUES ($1, $
 
 def planned_templates() -> tuple[list[str], list[dict]]:
     """The packs' names and the obligations a harm report from Parks gets, planned once."""
+    from incidents.kernel.vocabulary import IncidentKind
     from incidents.policy import ReportFacts, plan_for
-    from incidents.vocabulary import IncidentKind
     from infra.bootstrap import load_policy
     from infra.settings import Settings
 
@@ -185,7 +185,7 @@ async def intake_server(dsn: str, port: int, pool_size: int) -> None:
 
 def sample_notice(i: int):  # type: ignore[no-untyped-def]
     """A notice rendered from the service's own template, so it has the real size and shape."""
-    from notifications.render import build_message, render
+    from notifications.outbound.render import build_message, render
 
     rendered = render(
         "obligation",

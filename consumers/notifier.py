@@ -16,13 +16,18 @@ from typing import Any
 from sqlmodel import select
 
 from consumers.runner import Incoming
-from incidents import services
-from incidents.events import Envelope, Event, ObligationOpened, ReminderDue
-from incidents.model import Notice, Obligation, Report
-from incidents.services import ack_token
-from incidents.unit_of_work import UnitOfWork
-from incidents.wording import local_time, role_words, short_local_time
-from notifications.render import render
+from incidents.kernel.events import Envelope, Event
+from incidents.kernel.unit_of_work import UnitOfWork
+from incidents.kernel.vocabulary import IncidentKind, role_name
+from incidents.kernel.wording import local_time, short_local_time
+from incidents.notices.model import Notice, NoticePurpose
+from incidents.obligations import service as obligations
+from incidents.obligations.events import ObligationOpened, ReminderDue
+from incidents.obligations.model import Obligation, ObligationStatus
+from incidents.obligations.tokens import ack_token
+from incidents.reports import service as reports
+from incidents.reports.model import Report
+from notifications.outbound.render import render
 
 # Rendering is the slow part. Every few milliseconds of it, this process's mail connections and
 # Kafka fetches are served, rather than wait for the whole chunk. Yielding after every notice
@@ -44,21 +49,19 @@ class Notifier:
     async def handle(self, incoming: Sequence[Incoming], *, uow: UnitOfWork, now: datetime) -> None:
         events = [(e, env) for e, env in incoming if isinstance(e, ObligationOpened | ReminderDue)]
         # Two queries for the whole chunk, rather than two for each notice.
-        obligations = await services.obligations_by_id(
-            {e.obligation_id for e, _ in events}, uow=uow
-        )
-        reports = await services.reports_by_id({o.report_id for o in obligations.values()}, uow=uow)
+        by_id = await obligations.obligations_by_id({e.obligation_id for e, _ in events}, uow=uow)
+        reports_by_id = await reports.reports_by_id({o.report_id for o in by_id.values()}, uow=uow)
         notices: list[dict[str, Any]] = []
         turn_ends = time.monotonic() + TURN
         for event, envelope in events:
             if time.monotonic() >= turn_ends:
                 await asyncio.sleep(0)
                 turn_ends = time.monotonic() + TURN
-            obligation = obligations.get(event.obligation_id)
+            obligation = by_id.get(event.obligation_id)
             if obligation is None:
                 raise LookupError(f"obligation {event.obligation_id} is not in the database")
             notice = await self._notice(
-                event, envelope, obligation, reports[obligation.report_id], uow=uow, now=now
+                event, envelope, obligation, reports_by_id[obligation.report_id], uow=uow, now=now
             )
             if notice is not None:
                 notices.append(notice.model_dump())
@@ -76,22 +79,23 @@ class Notifier:
         now: datetime,
     ) -> Notice | None:
         if isinstance(event, ReminderDue):
-            if obligation.status != "open":
+            if obligation.status != ObligationStatus.OPEN:
                 return None  # acknowledged after the reminder fired: nobody needs reminding
-            purpose, late = "reminder", event.late
+            purpose, late = NoticePurpose.REMINDER, event.late
         else:
-            purpose, late = ("escalation" if obligation.level else "notice"), False
+            purpose = NoticePurpose.ESCALATION if obligation.level else NoticePurpose.NOTICE
+            late = False
         escalated_from = ""
         if obligation.level:
             missed = await uow.session.exec(
                 select(Obligation).where(
                     Obligation.report_id == obligation.report_id,
                     Obligation.level == obligation.level - 1,
-                    Obligation.status == "breached",
+                    Obligation.status == ObligationStatus.BREACHED,
                 )
             )
             escalated_from = "; ".join(
-                f"{role_words(m.role)}, due {local_time(m.due_at, m.timezone)}" for m in missed
+                f"{role_name(m.role)}, due {local_time(m.due_at, m.timezone)}" for m in missed
             )
         cite = obligation.citations[0] if obligation.citations else {}
         rendered = render(
@@ -101,7 +105,7 @@ class Notifier:
                 "late": late,
                 "is_late": obligation.late,
                 "reference": report.reference,
-                "kind_words": report.kind.replace("_", " "),
+                "kind_words": IncidentKind(report.kind).plain,
                 "title": report.title,
                 "description": report.description,
                 "show_details": not report.data_categories,
@@ -113,7 +117,7 @@ class Notifier:
                 "discovered_local": local_time(report.discovered_at, obligation.timezone),
                 "due_local": local_time(obligation.due_at, obligation.timezone),
                 "due_local_short": short_local_time(obligation.due_at, obligation.timezone),
-                "role_words": role_words(obligation.role),
+                "role_words": role_name(obligation.role),
                 "rule_title": " and ".join(obligation.rules),
                 "citation": f"{cite.get('file')}, “{cite.get('section')}”: “{cite.get('quote')}”",
                 "interpretation": obligation.interpretation,

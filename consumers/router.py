@@ -11,16 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from consumers.runner import Incoming
-from incidents.events import (
-    Event,
-    NoticeFailed,
-    ObligationBreached,
-    PersonalInformationAcquired,
-)
-from incidents.model import Obligation
+from incidents.kernel.events import Event
+from incidents.kernel.unit_of_work import UnitOfWork
+from incidents.notices.events import NoticeFailed
+from incidents.obligations import service as obligations
+from incidents.obligations.events import ObligationBreached
 from incidents.policy import PolicySet
-from incidents.services import escalate, open_statutory_clocks
-from incidents.unit_of_work import UnitOfWork
+from incidents.reports import service as reports
+from incidents.reports.events import PersonalInformationAcquired
 
 
 @dataclass
@@ -38,13 +36,20 @@ class Router:
 
     async def _route(self, event: Event, *, uow: UnitOfWork, now: datetime) -> None:
         if isinstance(event, PersonalInformationAcquired):
-            await open_statutory_clocks(event, uow=uow, policy=self.policy, now=now)
+            await reports.open_statutory_clocks(event, uow=uow, policy=self.policy, now=now)
             return
         assert isinstance(event, ObligationBreached | NoticeFailed)
         if isinstance(event, NoticeFailed):
             # Nobody can acknowledge a notice they never got: go up the chain now.
-            obligation = await uow.session.get(Obligation, event.obligation_id)
-            if obligation is not None:
-                obligation.delivery_error = event.error
-                uow.session.add(obligation)
-        await escalate(event.obligation_id, uow=uow, directory=self.policy.directory, now=now)
+            await obligations.record_refusal(event.obligation_id, event.error, uow=uow)
+        found = await obligations.obligations_by_id([event.obligation_id], uow=uow)
+        if event.obligation_id not in found:
+            return
+        report = await reports.report_by_id(found[event.obligation_id].report_id, uow=uow)
+        await obligations.escalate(
+            event.obligation_id,
+            department=report.reporter_department,
+            uow=uow,
+            directory=self.policy.directory,
+            now=now,
+        )

@@ -11,19 +11,19 @@ its schema is parked at once: retrying cannot fix it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from incidents.events import Envelope, Event, EventSchemaError, parse
-from incidents.model import HandledEvent
-from incidents.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from incidents.kernel.eventlog import HandledEvent
+from incidents.kernel.events import Envelope, Event, EventSchemaError, parse
+from incidents.kernel.retry import retrying
+from incidents.kernel.time import Now
+from incidents.kernel.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,6 @@ class EventSource(Protocol):
         ...
 
 
-async def wait_for_wake(wake: asyncio.Event, seconds: float) -> None:
-    """Sleep until `wake` is set or `seconds` pass: wake-ups come from this process, the timeout
-    catches work that other processes committed."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), seconds)
-
-
 def types_of(consumer: Consumer) -> frozenset[str]:
     return frozenset(t.type_name() for t in consumer.handles)
 
@@ -81,7 +74,7 @@ class ConsumerRunner:
         consumer: Consumer,
         source: EventSource,
         uows: UnitOfWorkFactory,
-        now: Callable[[], datetime],
+        now: Now,
         *,
         max_attempts: int = 5,
         first_backoff: float = 0.2,
@@ -145,29 +138,25 @@ class ConsumerRunner:
             return None
 
     async def _handle_with_retries(self, one: Incoming) -> None:
-        delay = self.first_backoff
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                await self._handle_once([one])
-                return
-            except IntegrityError:
-                # Another instance handled it between our check and our commit.
-                if await self._already_handled(one.envelope.id):
-                    return
-                error = "integrity error"
-            except Exception as exc:  # a handler fault: retry, then park
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "%s failed on %s (attempt %d): %s",
-                    self.consumer.name,
-                    one.envelope.id,
-                    attempt,
-                    error,
-                )
-            if attempt < self.max_attempts:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        await self.source.park(one.envelope, error, attempts=self.max_attempts)
+        try:
+            async for attempt in retrying(
+                f"{self.consumer.name} on event {one.envelope.id}",
+                attempts=self.max_attempts,
+                first=self.first_backoff,
+                most=30.0,
+            ):
+                with attempt:
+                    await self._handle_or_skip(one)
+        except Exception as exc:  # retried enough: park it with the last error
+            await self.source.park(one.envelope, _error(exc), attempts=self.max_attempts)
+
+    async def _handle_or_skip(self, one: Incoming) -> None:
+        try:
+            await self._handle_once([one])
+        except IntegrityError:
+            # Another instance may have handled it between our check and our commit.
+            if not await self._already_handled(one.envelope.id):
+                raise
 
     async def _handle_once(self, chunk: Sequence[Incoming]) -> None:
         async with self.uows() as uow:
@@ -201,3 +190,9 @@ class ConsumerRunner:
             )
         )
         return set(rows)
+
+
+def _error(exc: Exception) -> str:
+    if isinstance(exc, IntegrityError):
+        return "integrity error"
+    return f"{type(exc).__name__}: {exc}"

@@ -7,37 +7,38 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.utils import parseaddr
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from consumers.delivery import Delivery
 from consumers.notifier import Notifier
 from consumers.router import Router
 from consumers.runner import Consumer, ConsumerRunner, EventSource, types_of
-from incidents.intake import Intake
+from incidents.kernel.time import Now, system_now
+from incidents.kernel.unit_of_work import UnitOfWorkFactory
+from incidents.obligations.clocks import fire_due_clocks
 from incidents.policy import PolicySet, load_directory, load_packs
 from incidents.policy.loader import DEMO_DIRECTORY
 from incidents.policy.overrides import apply_interpretations, holiday_set
-from incidents.unit_of_work import UnitOfWorkFactory
+from incidents.reports.intake import Intake
 from infra.clocks import ClockKeeper
-from infra.commit_signal import CHANNEL, CommitListener
 from infra.db import is_sqlite, make_engine, make_sessions
-from infra.kafka import KafkaPublisher, KafkaSource
-from infra.log_embedded import EmbeddedLog
+from infra.eventlog import dead_letters
+from infra.eventlog.commit_signal import CHANNEL, CommitListener
+from infra.eventlog.embedded import EmbeddedLog
+from infra.eventlog.kafka import KafkaPublisher, KafkaSource
+from infra.eventlog.relay import OutboxRelay
 from infra.migrate import migrate
-from infra.outbox_relay import OutboxRelay
 from infra.settings import Settings
-from notifications.mailer import Mailer, mailer_for
+from notifications.outbound.delivery import Delivery
+from notifications.outbound.mailer import Mailer, mailer_for
 
 log = logging.getLogger(__name__)
 
-Now = Callable[[], datetime]
-
-
-def system_now() -> datetime:
-    return datetime.now(UTC)
+# Every consumer group, for `incidents kafka init` (each has a dead-letter topic).
+CONSUMER_NAMES = (Notifier.name, Router.name)
 
 
 def load_policy(settings: Settings) -> PolicySet:
@@ -94,6 +95,26 @@ class Runtime:
             raise ValueError(f"no consumer named {', '.join(sorted(unknown))}; they are: {known}")
         chosen = [c for c in self.consumers if names is None or c.name in names]
         return [ConsumerRunner(c, self.source(c), self.uows, self.now) for c in chosen]
+
+    async def parked(self, consumer: str | None = None) -> list[dict[str, Any]]:
+        """Events parked by one consumer (or every one), with the reason (`incidents dlq`)."""
+        return await dead_letters.list_parked(
+            self.uows,
+            consumer,
+            kafka_bootstrap=self.settings.kafka_bootstrap,
+            topic=self.settings.kafka_topic,
+        )
+
+    async def replay_parked(self, consumer: str) -> int:
+        """Send a consumer's parked events back to it; returns how many."""
+        [runner] = self.runners({consumer})
+        return await dead_letters.replay(
+            self.uows,
+            consumer,
+            runner.process,
+            kafka_bootstrap=self.settings.kafka_bootstrap,
+            topic=self.settings.kafka_topic,
+        )
 
     async def start_workers(
         self, consumers: set[str] | None = None, *, clocks: bool = True
@@ -208,5 +229,5 @@ async def build(
         mailer=mailer,
         consumers=consumers,
         delivery=delivery,
-        clocks=ClockKeeper(uows, now, tick_seconds=settings.clock_tick_seconds),
+        clocks=ClockKeeper(uows, now, fire_due_clocks, tick_seconds=settings.clock_tick_seconds),
     )

@@ -7,10 +7,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
-
-import incidents.model  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -46,12 +43,6 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
 
 def make_sessions(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables (the embedded default). Production uses `incidents migrate`."""
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
 
 
 def is_sqlite(engine: AsyncEngine | Engine) -> bool:

@@ -14,7 +14,8 @@ A database made before migrations existed (the embedded default creates its tabl
 `create_all`) is adopted: if its tables match the models exactly it is stamped as current,
 otherwise migrate stops and says what differs.
 
-New revision after changing incidents/model.py (against a scratch PostgreSQL database):
+New revision after changing a model (incidents/tables.py lists every table), against a scratch
+PostgreSQL database:
     python -m infra.migrate revision "what changed" postgresql+asyncpg://postgres@127.0.0.1/scratch
 """
 
@@ -31,8 +32,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+# The schema as a whole is what migrations are about: the one place infra reads every table.
+from incidents.tables import metadata
 from infra.db import make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -51,7 +54,7 @@ def alembic_config(url: str | None = None) -> Config:
 def schema_diff(connection: Connection) -> list[Any]:
     """How the database's tables differ from the models ([] when they match)."""
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return list(compare_metadata(context, SQLModel.metadata))
+    return list(compare_metadata(context, metadata))
 
 
 def _upgrade(connection: Connection, cfg: Config) -> None:
@@ -82,6 +85,13 @@ async def migrate(url: str) -> None:
             await connection.run_sync(_upgrade, cfg)
     finally:
         await engine.dispose()
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create missing tables straight from the models, without migrations (tests' scratch
+    databases); every role of the service runs `migrate` instead."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
 
 
 async def current_revision(url: str) -> str | None:

@@ -1,1 +1,2 @@
-"""Email: rendering notices from templates and delivering them. Nothing here knows policy."""
+"""Email: `outbound` renders and delivers notices. It knows no policy: what to send, to whom,
+is decided in the domain and stored as notices first."""

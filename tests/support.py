@@ -12,7 +12,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from consumers.runner import types_of
-from incidents.model import ConsumerPosition, EventRow, Notice
+from incidents.kernel.eventlog import ConsumerPosition, EventRow
+from incidents.notices.model import Notice
 from infra.bootstrap import Runtime
 
 

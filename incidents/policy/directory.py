@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from incidents.vocabulary import Role
+from incidents.kernel.vocabulary import Role
 
 
 class Person(BaseModel):

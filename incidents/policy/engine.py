@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from incidents.kernel.vocabulary import DataCategory, IncidentKind, Role
 from incidents.policy.deadlines import after_business_days, after_elapsed, require_aware
 from incidents.policy.directory import Directory, Person
 from incidents.policy.schema import (
@@ -21,7 +22,6 @@ from incidents.policy.schema import (
     Trigger,
     When,
 )
-from incidents.vocabulary import DataCategory, IncidentKind, Role
 
 
 @dataclass(frozen=True)

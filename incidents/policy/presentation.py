@@ -10,46 +10,9 @@ from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from incidents.kernel.vocabulary import CATEGORY_WORDS, KIND_WORDS, Role, role_name
 from incidents.policy.engine import PlannedObligation, describe
 from incidents.policy.schema import Citation, Deadline, Pack, Rule, SystemMatch, When
-from incidents.vocabulary import Role
-
-# Plain names for roles, as a resident or a new staff member would say them.
-ROLE_NAMES: dict[Role, str] = {
-    Role.SUPERVISOR: "the reporter's supervisor",
-    Role.CDPO: "the City Digital Privacy Officer (CDPO)",
-    Role.EMPLOYEE_RELATIONS: "the Office of Employee Relations",
-    Role.CIO: "the Chief Information Officer (CIO) / IT Director",
-    Role.CISO: "the Chief Information Security Officer (CISO)",
-    Role.ISO: "the Information Security Officer (ISO)",
-    Role.AIO: "the Artificial Intelligence Officer (AIO)",
-    Role.IT_DEPARTMENT: "the IT Department",
-    Role.DATA_PRIVACY_OFFICER: "the Data Privacy Officer",
-    Role.AI_COORDINATOR: "the AI coordinator",
-    Role.AI_COMMITTEE: "the AI committee",
-    Role.LEGAL: "the City Attorney's Office",
-    Role.SECURITY_TEAM: "the security operations team",
-    Role.DEPARTMENT_HEAD: "the head of the reporter's department",
-}
-
-_KIND_WORDS = {
-    "harm": "harm caused by AI",
-    "malfunction": "a malfunctioning AI system",
-    "data_exposure": "City data exposed, corrupted or misused",
-    "inaccurate_output": "inaccurate or misleading results",
-    "discriminatory_output": "biased or discriminatory results",
-    "prohibited_use": "a prohibited use of AI",
-    "unauthorized_tool": "an AI tool used without approval",
-    "security": "a cybersecurity incident",
-}
-
-_CATEGORY_WORDS = {
-    "pii": "personal information",
-    "cji": "criminal justice information",
-    "phi": "health information",
-    "confidential": "confidential City data",
-    "public": "public data",
-}
 
 _FOLLOW_WORDS = {
     "security_case": "a security incident case is opened",
@@ -76,10 +39,6 @@ def obligation_json(o: PlannedObligation, *, id: str | None, status: str) -> dic
         "interpretation": o.interpretation,
         "late": o.late,
     }
-
-
-def role_name(role: Role) -> str:
-    return ROLE_NAMES.get(role, role.value.replace("_", " "))
 
 
 def describe_pack(pack: Pack) -> dict[str, Any]:
@@ -150,14 +109,11 @@ def _describe_rule(pack: Pack, rule: Rule) -> dict[str, Any]:
 def _when_words(when: When, *, reported: bool) -> str:
     parts: list[str] = []
     if when.kinds:
-        parts.append(" " + _or([_KIND_WORDS.get(k.value, k.value) for k in when.kinds]))
+        parts.append(" " + _or([KIND_WORDS[k] for k in when.kinds]))
     elif reported:
         parts.append(" anything")
     if when.data_categories:
-        parts.append(
-            " involving "
-            + _or([_CATEGORY_WORDS.get(c.value, c.value) for c in when.data_categories])
-        )
+        parts.append(" involving " + _or([CATEGORY_WORDS[c] for c in when.data_categories]))
     if when.departments:
         parts.append(" from " + _or(list(when.departments)))
     system = _system_words(when.system)

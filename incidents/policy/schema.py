@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from incidents.vocabulary import DataCategory, IncidentKind, Role
+from incidents.kernel.vocabulary import DataCategory, IncidentKind, Role
 
 
 class _Strict(BaseModel):

@@ -6,10 +6,11 @@ import json
 
 from aiohttp import web
 
-from incidents import services
-from incidents.errors import InvalidInput
-from incidents.schemas import parse_report
-from incidents.web.keys import RUNTIME
+from incidents.kernel.errors import InvalidInput
+from incidents.reports import service as reports
+from incidents.reports.model import Channel
+from incidents.reports.schemas import parse_report
+from incidents.web.deps import DEPS
 from incidents.web.presenters import obligation_json, report_json
 
 routes = web.RouteTableDef()
@@ -17,14 +18,14 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/reports")
 async def file_report(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
+    deps = request.app[DEPS]
     raw = await request.read()
     try:
         body = json.loads(raw or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput({"body": f"The body is not valid JSON ({exc})."}) from None
     cmd = parse_report(body)
-    filed = await rt.intake.file(cmd, channel="api")
+    filed = await deps.file_report(cmd, Channel.API)
     return web.json_response(
         {
             "id": filed.report.id,
@@ -39,9 +40,8 @@ async def file_report(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/reports/{reference}")
 async def get_report(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
-    async with rt.uows() as uow:
-        report, obligations = await services.report_for_reporter(
+    async with request.app[DEPS].uows() as uow:
+        report, obligations = await reports.report_for_reporter(
             request.match_info["reference"], request.query.get("receipt_code", ""), uow=uow
         )
     return web.json_response(report_json(report, obligations))

@@ -12,10 +12,11 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from incidents import services
-from incidents.errors import InvalidInput, NotFound
+from incidents.kernel import eventlog
+from incidents.kernel.errors import InvalidInput, NotFound
+from incidents.notices import service as notices
 from incidents.web import api, pages
-from incidents.web.keys import RUNTIME
+from incidents.web.deps import DEPS, WebDeps
 from infra.bootstrap import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,7 +47,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             return web.json_response({"error": str(exc)}, status=404)
         return _page(request, "Not found", str(exc), 404)
     except web.HTTPRequestEntityTooLarge as exc:
-        limit = request.app[RUNTIME].settings.max_body_bytes // 1024
+        limit = request.app[DEPS].max_body_bytes // 1024
         message = f"The request is larger than {limit} KiB. Shorten the description."
         if _is_api(request):
             return web.json_response({"error": message}, status=413)
@@ -101,16 +102,17 @@ async def readyz(request: web.Request) -> web.Response:
     A broker outage does not make an instance unready: intake goes on and events wait in the
     outbox, which `events` shows. For load balancers and monitoring.
     """
-    rt = request.app[RUNTIME]
+    deps = request.app[DEPS]
     try:
-        async with rt.uows() as uow:
-            waiting = await services.backlog(uow=uow)
+        async with deps.uows() as uow:
+            mail = await notices.waiting(uow=uow)
+            events = await eventlog.unpublished(uow=uow)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         return web.json_response(
             {"status": "unavailable", "database": f"cannot reach the database: {exc}"},
             status=503,
         )
-    now = rt.now()
+    now = deps.now()
 
     def age(since: datetime | None) -> float | None:
         return None if since is None else round((now - since).total_seconds(), 3)
@@ -119,19 +121,35 @@ async def readyz(request: web.Request) -> web.Response:
         "status": "ready",
         "database": "ok",
         "notices": {
-            "waiting": waiting.notices_waiting,
-            "oldest_waiting_seconds": age(waiting.oldest_waiting),
-            "refused": waiting.notices_refused,
+            "waiting": mail.count,
+            "oldest_waiting_seconds": age(mail.oldest),
+            "refused": mail.refused,
         },
     }
-    if rt.relay is not None:  # production mode: events go on to Kafka
+    if deps.broker_healthy is not None:  # production mode: events go on to Kafka
         body["events"] = {
-            "unpublished": waiting.events_unpublished,
-            "oldest_unpublished_seconds": age(waiting.oldest_unpublished),
+            "unpublished": events.count,
+            "oldest_unpublished_seconds": age(events.oldest),
         }
-        if rt.relay.healthy is not None:  # this process publishes (not a web-only instance)
-            body["events"]["broker"] = "ok" if rt.relay.healthy else "unreachable"
+        healthy = deps.broker_healthy()
+        if healthy is not None:  # this process publishes (not a web-only instance)
+            body["events"]["broker"] = "ok" if healthy else "unreachable"
     return web.json_response(body)
+
+
+def deps_of(runtime: Runtime) -> WebDeps:
+    """The part of the runtime the handlers may use."""
+    relay = runtime.relay
+    return WebDeps(
+        uows=runtime.uows,
+        file_report=runtime.intake.file,
+        policy=runtime.policy,
+        secret=runtime.secret,
+        now=runtime.now,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        mail_folder=None if runtime.settings.smtp_url else runtime.settings.outbox_mail_dir,
+        broker_healthy=None if relay is None else (lambda: relay.healthy),
+    )
 
 
 def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
@@ -140,7 +158,7 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
         middlewares=[security_headers, errors, same_origin],
         client_max_size=runtime.settings.max_body_bytes,
     )
-    app[RUNTIME] = runtime
+    app[DEPS] = deps_of(runtime)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("incidents.web", "templates"),

@@ -16,33 +16,20 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from incidents import services
-from incidents.errors import InvalidInput, NotFound
-from incidents.model import Obligation, Report
+from incidents.kernel.errors import InvalidInput, NotFound
+from incidents.kernel.vocabulary import CATEGORY_CHOICES, KIND_CHOICES, role_name
+from incidents.kernel.wording import local_time
+from incidents.obligations import service as obligations
+from incidents.obligations.model import Obligation
+from incidents.obligations.tokens import ack_token_valid
 from incidents.policy.presentation import describe_pack
-from incidents.schemas import parse_report
-from incidents.vocabulary import DataCategory, IncidentKind
-from incidents.web.keys import RUNTIME
-from incidents.wording import local_time, role_words
+from incidents.reports import service as reports
+from incidents.reports.model import Channel, Report
+from incidents.reports.schemas import parse_report
+from incidents.web.deps import DEPS
 
 routes = web.RouteTableDef()
 
-KIND_LABELS = {
-    IncidentKind.HARM: "An AI system caused harm to a person or group",
-    IncidentKind.MALFUNCTION: "An AI system failed or behaved unexpectedly",
-    IncidentKind.DATA_EXPOSURE: "City data was exposed, corrupted or misused",
-    IncidentKind.INACCURATE_OUTPUT: "Inaccurate or misleading results",
-    IncidentKind.DISCRIMINATORY_OUTPUT: "Discriminatory or biased results",
-    IncidentKind.PROHIBITED_USE: "A use the policy prohibits",
-    IncidentKind.UNAUTHORIZED_TOOL: "An AI tool used without approval",
-    IncidentKind.SECURITY: "A cybersecurity incident involving AI",
-}
-CATEGORY_LABELS = {
-    DataCategory.PII: "Personal information (names, addresses, ID numbers…)",
-    DataCategory.CJI: "Criminal justice information (CJIS)",
-    DataCategory.PHI: "Health information (HIPAA)",
-    DataCategory.CONFIDENTIAL: "Other confidential City data",
-}
 # Form field names for the report's fields, so an error lands beside the right input.
 FIELD_IDS = {
     "kind": "kind",
@@ -57,29 +44,25 @@ FIELD_IDS = {
 }
 
 
-def org_zone(request: web.Request) -> str:
-    return request.app[RUNTIME].policy.packs[0].timezone
-
-
 @routes.get("/")
 @aiohttp_jinja2.template("home.html")
 async def home(request: web.Request) -> dict[str, Any]:
-    rt = request.app[RUNTIME]
-    return {"packs": rt.policy.packs, "mail_to_files": not rt.settings.smtp_url}
+    deps = request.app[DEPS]
+    return {"packs": deps.policy.packs, "mail_to_files": deps.mail_folder is not None}
 
 
 def _form_context(
     request: web.Request, values: dict[str, Any], errors: dict[str, str]
 ) -> dict[str, Any]:
-    rt = request.app[RUNTIME]
-    zone = org_zone(request)
+    deps = request.app[DEPS]
+    zone = deps.zone
     return {
         "values": values,
         "errors": {FIELD_IDS.get(k, k): v for k, v in errors.items()},
-        "kinds": KIND_LABELS,
-        "categories": CATEGORY_LABELS,
-        "departments": sorted(d for d in rt.policy.directory.departments if d != "*"),
-        "systems": sorted(rt.policy.directory.ai_systems),
+        "kinds": KIND_CHOICES,
+        "categories": CATEGORY_CHOICES,
+        "departments": sorted(d for d in deps.policy.directory.departments if d != "*"),
+        "systems": sorted(deps.policy.directory.ai_systems),
         "zone": zone,
         "zone_now": datetime.now(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M"),
     }
@@ -94,13 +77,13 @@ async def report_form(request: web.Request) -> web.Response:
 
 @routes.post("/report")
 async def report_submit(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
+    deps = request.app[DEPS]
     form = await request.post()
-    values = {k: str(v) for k, v in form.items() if k != "data_categories"}
+    values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "data_categories"}
     values["data_categories"] = [str(v) for v in form.getall("data_categories", [])]
     try:
-        cmd = parse_report(_report_body(form, org_zone(request)))
-        filed = await rt.intake.file(cmd, channel="web")
+        cmd = parse_report(_report_body(form, deps.zone))
+        filed = await deps.file_report(cmd, Channel.WEB)
     except InvalidInput as exc:
         ctx = _form_context(request, values, exc.errors)
         return aiohttp_jinja2.render_template("report_form.html", request, ctx, status=400)
@@ -144,7 +127,7 @@ def _report_body(form: MultiDictProxy[Any], zone: str) -> dict[str, Any]:
 def _obligation_view(o: Obligation) -> dict[str, Any]:
     return {
         "id": o.id,
-        "role": role_words(o.role),
+        "role": role_name(o.role),
         "recipients": ", ".join(r["name"] for r in o.recipients),
         "due": local_time(o.due_at, o.timezone),
         "status": o.status,
@@ -162,7 +145,7 @@ def _obligation_view(o: Obligation) -> dict[str, Any]:
 @aiohttp_jinja2.template("policies.html")
 async def policies(request: web.Request) -> dict[str, Any]:
     """Every active pack in plain language, for staff and the public."""
-    return {"packs": [describe_pack(p) for p in request.app[RUNTIME].policy.packs]}
+    return {"packs": [describe_pack(p) for p in request.app[DEPS].policy.packs]}
 
 
 @routes.get("/status")
@@ -173,12 +156,12 @@ async def status_form(request: web.Request) -> dict[str, Any]:
 
 @routes.post("/status")
 async def status_lookup(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
+    deps = request.app[DEPS]
     form = await request.post()
     reference, code = str(form.get("reference", "")), str(form.get("receipt_code", ""))
     try:
-        async with rt.uows() as uow:
-            report, obligations = await services.report_for_reporter(reference, code, uow=uow)
+        async with deps.uows() as uow:
+            report, duties = await reports.report_for_reporter(reference, code, uow=uow)
     except NotFound as exc:
         return aiohttp_jinja2.render_template(
             "status_form.html",
@@ -191,22 +174,23 @@ async def status_lookup(request: web.Request) -> web.Response:
         request,
         {
             "report": report,
-            "discovered": local_time(report.discovered_at, org_zone(request)),
-            "obligations": [_obligation_view(o) for o in obligations],
+            "discovered": local_time(report.discovered_at, deps.zone),
+            "obligations": [_obligation_view(o) for o in duties],
         },
     )
 
 
 async def _obligation_for_link(request: web.Request, token: str) -> tuple[Obligation, Report]:
-    rt = request.app[RUNTIME]
+    deps = request.app[DEPS]
     obligation_id = request.match_info["obligation_id"]
-    if not services.ack_token_valid(rt.secret, obligation_id, token):
+    if not ack_token_valid(deps.secret, obligation_id, token):
         raise NotFound("This acknowledgement link is not valid. Use the link in your email.")
-    async with rt.uows() as uow:
-        obligation = await uow.session.get(Obligation, obligation_id)
-        if obligation is None:
+    async with deps.uows() as uow:
+        found = await obligations.obligations_by_id([obligation_id], uow=uow)
+        if obligation_id not in found:
             raise NotFound("This acknowledgement link is not valid. Use the link in your email.")
-        report = await services.report_by_id(obligation.report_id, uow=uow)
+        obligation = found[obligation_id]
+        report = await reports.report_by_id(obligation.report_id, uow=uow)
     return obligation, report
 
 
@@ -236,7 +220,7 @@ async def ack_page(request: web.Request) -> web.Response:
 
 @routes.post("/ack/{obligation_id}")
 async def ack_submit(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
+    deps = request.app[DEPS]
     form = await request.post()
     token = str(form.get("t", ""))
     obligation, report = await _obligation_for_link(request, token)
@@ -247,8 +231,8 @@ async def ack_submit(request: web.Request) -> web.Response:
     if not who:
         ctx = _ack_context(obligation, report, token, "Choose who you are, then press the button.")
         return aiohttp_jinja2.render_template("ack.html", request, ctx, status=400)
-    async with rt.uows() as uow:
-        done = await services.acknowledge(obligation.id, by=who, uow=uow, now=rt.now())
+    async with deps.uows() as uow:
+        done = await obligations.acknowledge(obligation.id, by=who, uow=uow, now=deps.now())
     return aiohttp_jinja2.render_template(
         "ack_done.html", request, {"o": _obligation_view(done), "report": report}
     )
@@ -257,10 +241,9 @@ async def ack_submit(request: web.Request) -> web.Response:
 @routes.get("/mail")
 @aiohttp_jinja2.template("mail_list.html")
 async def mail_list(request: web.Request) -> dict[str, Any]:
-    rt = request.app[RUNTIME]
-    if rt.settings.smtp_url:
+    folder = request.app[DEPS].mail_folder
+    if folder is None:  # mail goes to a real server: there is nothing here to show
         raise web.HTTPNotFound()
-    folder = rt.settings.outbox_mail_dir
     messages = []
     for path in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)[:200]:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
@@ -273,11 +256,16 @@ async def mail_list(request: web.Request) -> dict[str, Any]:
 @routes.get("/mail/{name}")
 @aiohttp_jinja2.template("mail_view.html")
 async def mail_view(request: web.Request) -> dict[str, Any]:
-    rt = request.app[RUNTIME]
+    folder = request.app[DEPS].mail_folder
     name = request.match_info["name"]
-    path = rt.settings.outbox_mail_dir / f"{name}.eml"
-    if rt.settings.smtp_url or "/" in name or name.startswith(".") or not path.exists():
+    if (
+        folder is None
+        or "/" in name
+        or name.startswith(".")
+        or not (folder / f"{name}.eml").exists()
+    ):
         raise web.HTTPNotFound()
+    path = folder / f"{name}.eml"
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     body = msg.get_body(preferencelist=("plain",))
     return {

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from incidents.model import Obligation, Report
+from incidents.kernel.vocabulary import Role
+from incidents.obligations.model import Obligation
 from incidents.policy import Citation, Person, PlannedObligation, presentation
-from incidents.vocabulary import Role
+from incidents.reports.model import Report
 
 
 def as_planned(o: Obligation) -> PlannedObligation:
     return PlannedObligation(
         role=Role(o.role),
         # Checked when the directory and packs were loaded; validating again costs per request.
-        recipients=tuple(Person.model_construct(**r) for r in o.recipients),
+        recipients=tuple(
+            Person.model_construct(name=r["name"], email=r["email"]) for r in o.recipients
+        ),
         due_at=o.due_at,
         rules=tuple(o.rules),
-        citations=tuple(Citation.model_construct(**c) for c in o.citations),
+        citations=tuple(
+            Citation.model_construct(file=c["file"], section=c["section"], quote=c["quote"])
+            for c in o.citations
+        ),
         timezone=o.timezone,
         interpretation=o.interpretation,
         late=o.late,

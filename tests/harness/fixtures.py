@@ -54,7 +54,7 @@ def kafka_bootstrap(kafka_broker: Broker) -> str:
 
 @pytest.fixture
 async def kafka_topic(kafka_bootstrap: str) -> str:
-    from infra.kafka import init_topics
+    from infra.eventlog.kafka import init_topics
 
     topic = f"test-{uuid.uuid4().hex[:12]}.events"
     await init_topics(kafka_bootstrap, topic=topic)

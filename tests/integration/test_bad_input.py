@@ -7,7 +7,8 @@ import re
 from sqlalchemy import func
 from sqlmodel import select
 
-from incidents.model import EventRow, Report
+from incidents.kernel.eventlog import EventRow
+from incidents.reports.model import Report
 from tests.support import harm_report
 
 

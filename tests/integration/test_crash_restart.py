@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from consumers.delivery import LEASE
-from incidents.model import Notice
+from incidents.notices.model import Notice
 from infra.db import make_engine, make_sessions
+from notifications.outbound.delivery import LEASE
 from tests.harness.kafka import free_port
 from tests.harness.smtp import SMTPServer
 from tests.support import ServiceProcess, harm_report

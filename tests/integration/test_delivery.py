@@ -7,7 +7,8 @@ import asyncio
 
 from sqlmodel import select
 
-from incidents.model import Notice, Obligation
+from incidents.notices.model import Notice
+from incidents.obligations.model import Obligation
 from tests.support import harm_report, settled
 
 

@@ -8,11 +8,12 @@ import asyncio
 from sqlalchemy import func
 from sqlmodel import select
 
-from incidents import services
-from incidents.errors import InvalidInput
-from incidents.intake import Intake
-from incidents.model import Obligation, Report
-from incidents.schemas import parse_report
+from incidents.kernel.errors import InvalidInput
+from incidents.obligations.model import Obligation
+from incidents.reports import service as services
+from incidents.reports.intake import Intake
+from incidents.reports.model import Report
+from incidents.reports.schemas import parse_report
 from tests.support import harm_report, settled
 
 

@@ -15,11 +15,12 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from incidents.events import Envelope, EventSchemaError, ObligationAcknowledged
-from incidents.model import EventRow
-from incidents.unit_of_work import UnitOfWorkFactory
-from infra.db import create_schema, make_engine, make_sessions
-from infra.kafka import (
+from incidents.kernel.eventlog import EventRow
+from incidents.kernel.events import Envelope, EventSchemaError
+from incidents.kernel.unit_of_work import UnitOfWorkFactory
+from incidents.obligations.events import ObligationAcknowledged
+from infra.db import make_engine, make_sessions
+from infra.eventlog.kafka import (
     KafkaPublisher,
     KafkaSource,
     from_record,
@@ -27,7 +28,8 @@ from infra.kafka import (
     replay_parked,
     to_record,
 )
-from infra.outbox_relay import OutboxRelay
+from infra.eventlog.relay import OutboxRelay
+from infra.migrate import create_schema
 from tests.harness.fixtures import *  # noqa: F403
 from tests.harness.kafka import FAST_GROUP, Broker
 

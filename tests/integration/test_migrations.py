@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from alembic.script import ScriptDirectory
 
-from infra.db import create_schema, make_engine
-from infra.migrate import alembic_config, current_revision, migrate, schema_diff
+from infra.db import make_engine
+from infra.migrate import (
+    alembic_config,
+    create_schema,
+    current_revision,
+    migrate,
+    schema_diff,
+)
 from tests.harness.fixtures import *  # noqa: F403
 
 
@@ -26,7 +32,7 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
     await migrate(database_url)
     assert await current_revision(database_url) == head()
     assert await diff(database_url) == [], (
-        "incidents/model.py changed without a migration: run\n"
+        "a model (incidents/tables.py) changed without a migration: run\n"
         '  python -m infra.migrate revision "what changed" <url of an empty database>'
     )
     await migrate(database_url)  # twice: nothing to do, no error

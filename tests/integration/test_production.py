@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from incidents.model import ClockRow, EventRow, Notice
+from incidents.kernel.eventlog import EventRow
+from incidents.notices.model import Notice
+from incidents.obligations.model import ClockRow
 from incidents.web.app import create_app
 from infra.bootstrap import Runtime, build
-from infra.dead_letters import list_parked, replay
 from infra.settings import Settings
 from tests.harness.kafka import FAST_GROUP
 from tests.support import FakeClock, harm_report, settled
@@ -192,14 +193,14 @@ async def test_a_poison_event_is_parked_with_its_reason_and_the_rest_flow_on(
     await smtp_server.wait_for(6, timeout=30)
     await kafka_settled(rt)
 
-    parked = await list_parked(rt, "notifier")
+    parked = await rt.parked("notifier")
     assert [p["event_id"] for p in parked] == ["00000000-0000-4000-8000-00000000dead"]
     assert "does not fit its schema" in parked[0]["error"]
     assert parked[0]["replayed"] is False
     # Replaying sends it back; it still cannot be handled, so it is parked again, not lost.
-    assert await replay(rt, "notifier") == 1
+    assert await rt.replay_parked("notifier") == 1
     for _ in range(100):
-        again = await list_parked(rt, "notifier")
+        again = await rt.parked("notifier")
         if len(again) == 2:
             break
         await asyncio.sleep(0.2)
@@ -213,10 +214,10 @@ async def test_the_embedded_dead_letter_place_works_the_same(client, runtime, cl
     await client.post("/api/v1/reports", json=harm_report())
     await smtp_server.wait_for(3)
     await settled(runtime)
-    parked = await list_parked(runtime, "notifier")
+    parked = await runtime.parked("notifier")
     assert [p["event_id"] for p in parked] == ["00000000-0000-4000-8000-00000000beef"]
-    assert await replay(runtime, "notifier") == 1
-    assert [p["replayed"] for p in await list_parked(runtime, "notifier")] == [True, False]
+    assert await runtime.replay_parked("notifier") == 1
+    assert [p["replayed"] for p in await runtime.parked("notifier")] == [True, False]
 
 
 async def test_the_web_role_only_writes_and_a_worker_publishes_and_sends(
@@ -300,14 +301,13 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
 
 
 async def test_an_instance_without_its_database_says_it_is_not_ready(client, runtime):
-    from incidents.unit_of_work import UnitOfWorkFactory
     from infra.db import make_engine, make_sessions
     from tests.harness.kafka import free_port
 
     assert (await client.get("/readyz")).status == 200
     # The database goes away: here, the instance's connections point at a port nobody serves.
     gone = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/incidents")
-    runtime.uows = UnitOfWorkFactory(make_sessions(gone))
+    kept, runtime.uows.sessions = runtime.uows.sessions, make_sessions(gone)
     try:
         answer = await client.get("/readyz")
         assert answer.status == 503
@@ -315,6 +315,7 @@ async def test_an_instance_without_its_database_says_it_is_not_ready(client, run
         assert body["status"] == "unavailable"
         assert body["database"].startswith("cannot reach the database")
     finally:
+        runtime.uows.sessions = kept
         await gone.dispose()
 
 

@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import select
 
-from incidents.model import ConsumerPosition, Notice, Obligation, Report
+from incidents.kernel.eventlog import ConsumerPosition
+from incidents.notices.model import Notice
+from incidents.obligations.model import Obligation
+from incidents.reports.model import Report
 from tests.support import ack_link, harm_report, settled
 
 THREE = {"parks.supervisor@city.example", "cdpo@city.example", "employee.relations@city.example"}

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from incidents import services
-from incidents.errors import NotFound
-from incidents.model import Obligation
+from incidents.kernel.errors import NotFound
+from incidents.obligations.model import Obligation
+from incidents.reports import service as services
 from infra.settings import Settings
 from tests.support import harm_report, settled
 

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from incidents.cli import app
 from infra.db import make_engine
-from infra.kafka import PARTITIONS
+from infra.eventlog.kafka import PARTITIONS
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from aiosmtplib.email import flatten_message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifications.render import SMTP_POLICY, as_bytes, build_message, render
+from notifications.outbound.render import SMTP_POLICY, as_bytes, build_message, render
 
 LIBRARY = compat32.clone(linesep="\r\n")
 NAMES = ["Subject", "To", "From", "Message-ID", "References", "Content-Type", "X-A"]

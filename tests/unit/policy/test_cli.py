@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from incidents.policy.cli import policy_app
+from incidents.cli.policy import policy_app
 from incidents.policy.loader import PACKS_DIR, PolicyError, load_pack
 
 runner = CliRunner()

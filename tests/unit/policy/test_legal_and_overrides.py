@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from incidents.kernel.vocabulary import DataCategory, IncidentKind
 from incidents.policy import PolicyError, ReportFacts, load_directory, plan_for
 from incidents.policy.loader import DEMO_DIRECTORY, available_packs, load_pack, pack_path
 from incidents.policy.overrides import apply_interpretations, holiday_set
 from incidents.policy.presentation import describe_pack, obligation_json
-from incidents.vocabulary import DataCategory, IncidentKind
 
 DIRECTORY = load_directory(DEMO_DIRECTORY)
 SEEDS = Path("/work/shared/seeds")

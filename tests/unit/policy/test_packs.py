@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from incidents.kernel.vocabulary import DataCategory, IncidentKind, Role
 from incidents.policy import ReportFacts, load_directory, load_packs, plan_for
 from incidents.policy.loader import DEMO_DIRECTORY, available_packs, load_pack, pack_path
-from incidents.vocabulary import DataCategory, IncidentKind, Role
 
 DIRECTORY = load_directory(DEMO_DIRECTORY)
 FALLBACK = ("ai-incidents@city.example",)

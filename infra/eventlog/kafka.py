@@ -40,7 +40,8 @@ from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from incidents.events import SOURCE, Envelope, EventSchemaError
+from incidents.kernel.events import SOURCE, Envelope, EventSchemaError
+from incidents.kernel.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -352,20 +353,16 @@ class KafkaSource:
     async def _send_parked(self, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         """Put a record on the dead-letter topic and wait for the broker's ack; retry until then,
         since the batch must not be committed before its parked records are safe."""
-        delay = 0.2
-        while True:
-            try:
+        async for attempt in retrying(
+            f"{self.consumer_name}: parking on {self.dlt}", on=KafkaError
+        ):
+            with attempt:
                 if self._producer is None:
                     self._producer = AIOKafkaProducer(
                         bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=False
                     )
                     await self._producer.start()
                 await self._producer.send_and_wait(self.dlt, value=value, key=key, headers=headers)
-                return
-            except KafkaError as exc:
-                log.warning("%s: cannot park on %s yet: %s", self.consumer_name, self.dlt, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
 
 # --- writing: the relay's producer ------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import Message
 from email.utils import parseaddr
@@ -20,12 +19,13 @@ from typing import Any
 from sqlalchemy import Row, update
 from sqlmodel import col, select
 
-from consumers.runner import wait_for_wake
-from incidents.events import NoticeFailed
-from incidents.model import Notice
-from incidents.unit_of_work import UnitOfWorkFactory
-from notifications.mailer import DeliveryError, Mailer
-from notifications.render import build_message
+from incidents.kernel.retry import retrying
+from incidents.kernel.time import Now, wait_for_wake
+from incidents.kernel.unit_of_work import UnitOfWorkFactory
+from incidents.notices.events import NoticeFailed
+from incidents.notices.model import Notice, NoticeStatus
+from notifications.outbound.mailer import DeliveryError, Mailer
+from notifications.outbound.render import build_message
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Delivery:
         self,
         uows: UnitOfWorkFactory,
         mailer: Mailer,
-        now: Callable[[], datetime],
+        now: Now,
         *,
         sender: str,
         window: int = 64,
@@ -125,7 +125,7 @@ class Delivery:
             pending = list(
                 await uow.session.exec(
                     select(Notice).where(
-                        Notice.status == "pending", col(Notice.next_attempt_at) > now
+                        Notice.status == NoticeStatus.PENDING, col(Notice.next_attempt_at) > now
                     )
                 )
             )
@@ -142,7 +142,7 @@ class Delivery:
         now = self.now()
         due = (
             select(Notice.id)
-            .where(Notice.status == "pending", col(Notice.next_attempt_at) <= now)
+            .where(Notice.status == NoticeStatus.PENDING, col(Notice.next_attempt_at) <= now)
             .order_by(col(Notice.next_attempt_at))
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -164,6 +164,7 @@ class Delivery:
             # yet recorded, plus one being sent on each connection.
             async with self._recorded:
                 await self._recorded.wait_for(lambda: self._unrecorded < self.mailer.connections)
+            failure: DeliveryError | None = None
             try:
                 await self.mailer.send(
                     self._message(notice),
@@ -172,8 +173,6 @@ class Delivery:
                 )
             except DeliveryError as exc:
                 failure = exc
-            else:
-                failure = None
         if failure is not None:
             await self._failed(notice, failure)
         else:
@@ -223,24 +222,15 @@ class Delivery:
         sends nothing more (`_send` waits while too many are unrecorded), so an outage costs a
         pause, not duplicates; only a crash leaves them to be sent again.
         """
-        delay = 0.1
-        while True:
-            try:
+        async for attempt in retrying(
+            f"recording {len(notice_ids)} sent notices", first=0.1, most=MAX_RECORD_RETRY_SECONDS
+        ):
+            with attempt:
                 await self.uows.execute(
                     update(_NOTICES)
-                    .where(_NOTICES.c.id.in_(notice_ids), _NOTICES.c.status == "pending")
-                    .values(status="sent", sent_at=sent_at, last_error=None)
+                    .where(_NOTICES.c.id.in_(notice_ids), _NOTICES.c.status == NoticeStatus.PENDING)
+                    .values(status=NoticeStatus.SENT, sent_at=sent_at, last_error=None)
                 )
-                return
-            except Exception as exc:
-                log.warning(
-                    "could not record %d sent notices, trying again in %.1f s: %s",
-                    len(notice_ids),
-                    delay,
-                    exc,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RECORD_RETRY_SECONDS)
 
     async def _failed(self, notice: Row[Any], exc: DeliveryError) -> None:
         now = self.now()
@@ -249,7 +239,7 @@ class Delivery:
             assert row is not None
             row.last_error = str(exc)
             if exc.permanent:
-                row.status = "failed"
+                row.status = NoticeStatus.FAILED
                 uow.emit(
                     NoticeFailed(notice_id=row.id, obligation_id=row.obligation_id, error=str(exc)),
                     subject=row.report_id,

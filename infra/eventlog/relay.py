@@ -25,14 +25,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Row, text, update
-from sqlmodel import col, select
+from sqlalchemy import Row, Select, select, text, update
 
-from consumers.runner import wait_for_wake
-from incidents.events import Envelope
-from incidents.model import EventRow
-from incidents.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from infra.log_embedded import to_envelope
+from incidents.kernel.eventlog import EventRow
+from incidents.kernel.events import Envelope
+from incidents.kernel.retry import retrying
+from incidents.kernel.time import wait_for_wake
+from incidents.kernel.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from infra.eventlog.embedded import to_envelope
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +46,18 @@ class Publisher(Protocol):
 
 
 # Plain rows, not ORM objects: the relay only reads them, and tracking costs per row.
-_UNPUBLISHED = (
+_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+_UNPUBLISHED: Select[Any] = (
     select(
-        col(EventRow.seq),
-        col(EventRow.id),
-        col(EventRow.type),
-        col(EventRow.subject),
-        col(EventRow.time),
-        col(EventRow.data),
+        _EVENTS.c.seq,
+        _EVENTS.c.id,
+        _EVENTS.c.type,
+        _EVENTS.c.subject,
+        _EVENTS.c.time,
+        _EVENTS.c.data,
     )
-    .where(col(EventRow.published_at).is_(None))
-    .order_by(col(EventRow.seq))
+    .where(_EVENTS.c.published_at.is_(None))
+    .order_by(_EVENTS.c.seq)
 )
 
 
@@ -85,24 +86,28 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        backoff = self.poll_seconds
         while True:
             self._wake.clear()
-            try:
-                n = await self.relay_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.healthy = False
-                log.warning("outbox relay: cannot publish, retrying in %.1fs: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-                continue
+            n = await self._relay_until_done()
             self.healthy = True
-            backoff = self.poll_seconds
             if n >= self.batch:
                 continue  # more are waiting
             await wait_for_wake(self._wake, self.poll_seconds)
+
+    async def _relay_until_done(self) -> int:
+        """One round, tried again while the broker (or the database) refuses."""
+        async for attempt in retrying(
+            "outbox relay: publish",
+            first=self.poll_seconds,
+            most=self.max_backoff,
+            failed=self._unhealthy,
+        ):
+            with attempt:
+                return await self.relay_once()
+        raise AssertionError("unreachable: retrying() tries forever")
+
+    def _unhealthy(self, _: BaseException) -> None:
+        self.healthy = False
 
     async def relay_once(self) -> int:
         """Publish the oldest unpublished rows (up to `batch`); returns how many."""
@@ -135,15 +140,13 @@ class OutboxRelay:
         return len(rows)
 
     async def _oldest(self, uow: UnitOfWork) -> list[Row[Any]]:
-        rows = await uow.session.exec(
-            _UNPUBLISHED.limit(self.batch).with_for_update(skip_locked=True)
-        )
-        return list(rows)
+        conn = await uow.session.connection()
+        rows = await conn.execute(_UNPUBLISHED.limit(self.batch).with_for_update(skip_locked=True))
+        return list(rows.all())
 
     async def _mark(self, uow: UnitOfWork, rows: Sequence[Row[Any]]) -> None:
-        table = EventRow.__table__  # type: ignore[attr-defined]
         await uow.session.exec(
-            update(table)
-            .where(table.c.seq.in_([r.seq for r in rows]))
+            update(_EVENTS)
+            .where(_EVENTS.c.seq.in_([r.seq for r in rows]))
             .values(published_at=datetime.now(UTC))
         )

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 
-from incidents import services
-from incidents.errors import InvalidInput
+from incidents.kernel.errors import InvalidInput
+from incidents.kernel.time import Now
+from incidents.kernel.unit_of_work import UnitOfWorkFactory
 from incidents.policy import PolicySet
-from incidents.schemas import NewReport
-from incidents.services import Draft, Filed
-from incidents.unit_of_work import UnitOfWorkFactory
+from incidents.reports import service
+from incidents.reports.model import Channel
+from incidents.reports.schemas import NewReport
+from incidents.reports.service import Draft, Filed
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Intake:
         self,
         uows: UnitOfWorkFactory,
         policy: PolicySet,
-        now: Callable[[], datetime],
+        now: Now,
         *,
         writers: int = 2,
         batch: int = 100,
@@ -46,7 +47,7 @@ class Intake:
         self._waiting: list[Waiting] = []
         self._running: set[asyncio.Task[None]] = set()
 
-    async def file(self, report: NewReport, channel: str) -> Filed:
+    async def file(self, report: NewReport, channel: Channel) -> Filed:
         """Record the report with its obligations and announce it; return once committed."""
         future: asyncio.Future[Filed] = asyncio.get_running_loop().create_future()
         self._waiting.append((Draft(report, channel), future))
@@ -92,9 +93,7 @@ class Intake:
 
     async def _file(self, drafts: Sequence[Draft]) -> list[Filed]:
         async with self._uows() as uow:
-            return await services.file_reports(
-                drafts, uow=uow, policy=self._policy, now=self._now()
-            )
+            return await service.file_reports(drafts, uow=uow, policy=self._policy, now=self._now())
 
 
 def _settle(

@@ -16,6 +16,7 @@ import typer
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from incidents.kernel.vocabulary import DataCategory, IncidentKind, role_name
 from incidents.policy.active import PolicySet
 from incidents.policy.directory import Directory
 from incidents.policy.engine import Plan, ReportFacts, plan_for
@@ -25,9 +26,8 @@ from incidents.policy.loader import (
     load_pack,
     pack_path,
 )
-from incidents.policy.presentation import obligation_json, role_name
+from incidents.policy.presentation import obligation_json
 from incidents.policy.schema import Pack, Trigger
-from incidents.vocabulary import DataCategory, IncidentKind
 
 policy_app = typer.Typer(help="Check, list and explain policy packs.", no_args_is_help=True)
 

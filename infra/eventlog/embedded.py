@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 from sqlmodel import col, select
 
-from consumers.runner import wait_for_wake
-from incidents.events import Envelope
-from incidents.model import ConsumerPosition, DeadLetter, EventRow
-from incidents.unit_of_work import UnitOfWorkFactory
+from incidents.kernel.eventlog import ConsumerPosition, DeadLetter, EventRow
+from incidents.kernel.events import Envelope
+from incidents.kernel.time import wait_for_wake
+from incidents.kernel.unit_of_work import UnitOfWorkFactory
 
 
 class EmbeddedLog:

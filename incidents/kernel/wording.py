@@ -1,20 +1,9 @@
-"""Plain words for people: role names and local times, shared by pages and emails."""
+"""Plain words for people: local times, shared by pages and emails (labels: `vocabulary`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
-
-from incidents.policy.presentation import role_name
-from incidents.vocabulary import Role
-
-
-def role_words(role: str) -> str:
-    """E.g. 'the City Digital Privacy Officer (CDPO)'; one table of names for pages and emails."""
-    try:
-        return role_name(Role(role))
-    except ValueError:
-        return role.replace("_", " ")
 
 
 def local_time(moment: datetime | None, zone: str) -> str:

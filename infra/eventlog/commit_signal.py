@@ -5,7 +5,7 @@ sends a NOTIFY on `CHANNEL` (see `UnitOfWorkFactory`), which PostgreSQL delivers
 commits, and only then. A worker listens on one connection of its own and wakes its readers
 (the outbox relay, or the database log's readers) at once, instead of finding the events at its
 next poll. A notification lost while the listening connection is down costs only that wait: the
-readers still poll, and the listener reconnects.
+readers still poll, and the listener reconnects (`incidents.kernel.retry`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from incidents.kernel.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +51,28 @@ class CommitListener:
         self.on_commit()
 
     async def _listen(self) -> None:
-        while True:
-            self._lost.clear()
-            conn: AsyncConnection | None = None
-            try:
-                conn = await self.engine.connect()
-                driver = (await conn.get_raw_connection()).driver_connection
-                assert driver is not None
-                driver.add_termination_listener(lambda *_: self._lost.set())
-                await driver.add_listener(CHANNEL, self._notified)
-                # Events committed while we were not listening: let the readers look now.
-                self.on_commit()
-                await self._lost.wait()
-                log.warning("lost the database connection that listens for new events")
-            except Exception as exc:  # the database is away: try again in a while
-                log.warning("cannot listen for new events, retrying: %s", exc)
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.invalidate()  # never hand a listening connection back to others
-                        await conn.close()
-            await asyncio.sleep(self.retry_seconds)
+        async for attempt in retrying(
+            "listening for new events",
+            first=self.retry_seconds,
+            most=max(self.retry_seconds, 5.0),
+        ):
+            with attempt:
+                await self._listen_once()
+
+    async def _listen_once(self) -> None:
+        """Listen until the connection is lost; then raise, to be tried again."""
+        self._lost.clear()
+        conn = await self.engine.connect()
+        try:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            driver.add_termination_listener(lambda *_: self._lost.set())
+            await driver.add_listener(CHANNEL, self._notified)
+            # Events committed while we were not listening: let the readers look now.
+            self.on_commit()
+            await self._lost.wait()
+            raise ConnectionError("lost the database connection that listens for new events")
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()  # never hand a listening connection back to others
+                await conn.close()

@@ -19,7 +19,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 _env = Environment(
-    loader=PackageLoader("notifications", "templates"),
+    loader=PackageLoader("notifications.outbound", "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     undefined=StrictUndefined,  # a missing value is a bug, not an empty line in someone's email
     trim_blocks=True,
@@ -76,7 +76,8 @@ def build_message(
     msg = MIMEMultipart("alternative", boundary=f"=_part_{uuid.uuid4().hex}")
     msg["From"] = _from_header(sender)
     msg["To"] = ", ".join(recipients)
-    msg["Subject"] = subject if subject.isascii() else Header(subject, _UTF8_BASE64)
+    # Header is the library's own value for an encoded header; its stubs allow only str.
+    msg["Subject"] = subject if subject.isascii() else Header(subject, _UTF8_BASE64)  # type: ignore[assignment]
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id
     msg["References"] = thread_id

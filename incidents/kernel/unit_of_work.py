@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from incidents.events import Envelope, Event
-from incidents.model import EventRow
+from incidents.kernel.eventlog import EventRow
+from incidents.kernel.events import Envelope, Event
 
 
 class UnitOfWork:
@@ -97,7 +97,7 @@ class UnitOfWorkFactory:
         on_events: Callable[[], None] = lambda: None,
     ) -> None:
         """`on_events` is called in this process after each commit that wrote events; on
-        PostgreSQL, `notify_channel` tells other processes too (infra.commit_signal)."""
+        PostgreSQL, `notify_channel` tells other processes too (infra.eventlog.commit_signal)."""
         self.sessions = sessions
         self._serialize = serialize_events
         self._notify_channel = notify_channel

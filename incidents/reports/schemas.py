@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
-from incidents.errors import InvalidInput
-from incidents.vocabulary import DataCategory, IncidentKind
+from incidents.kernel.errors import InvalidInput
+from incidents.kernel.vocabulary import DataCategory, IncidentKind
 
 
 class Reporter(BaseModel):

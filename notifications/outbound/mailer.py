@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from notifications.render import as_bytes
+from notifications.outbound.render import as_bytes
 
 
 class DeliveryError(Exception):

@@ -1,0 +1,87 @@
+"""`incidents serve`, `web` and `worker`: the service's processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+from aiohttp import web
+
+from incidents.cli.common import configure_logging, fail, settings
+from incidents.policy import PolicyError
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8080, help="port to listen on"),
+) -> None:
+    """Run everything in one process: the web pages and API, the consumers and the clocks."""
+    _run_web(host, port, workers=True)
+
+
+def web_only(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8080, help="port to listen on"),
+) -> None:
+    """Run only the web pages and API (run workers with `incidents worker`)."""
+    _run_web(host, port, workers=False)
+
+
+def _run_web(host: str, port: int, *, workers: bool) -> None:
+    from incidents.web.app import create_app
+    from infra.bootstrap import build, load_policy
+
+    config = settings()
+    try:
+        load_policy(config)  # fail fast, before binding a port, with the file and the problem
+    except PolicyError as exc:
+        fail(str(exc))
+    configure_logging()
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+
+    async def make_app() -> web.Application:
+        runtime = await build(config, base_url=f"http://{shown_host}:{port}")
+        return create_app(runtime, workers=workers)
+
+    mail = config.smtp_url or f"files in {config.outbox_mail_dir.resolve()} (see /mail)"
+    typer.echo(
+        f"AI incident service on http://{shown_host}:{port}  "
+        f"(data: {config.home.resolve()}; policy: {', '.join(config.policy)}; mail: {mail})"
+    )
+    web.run_app(make_app(), host=host, port=port, print=None)
+
+
+def worker(
+    consumer: list[str] = typer.Option(
+        None, "--consumer", help="run only these consumers (repeatable); default: all"
+    ),
+    clocks: bool = typer.Option(True, help="also keep the clocks (reminders and deadlines)"),
+) -> None:
+    """Run the outbox relay, consumers, mail delivery and clocks, without the web server."""
+    from infra.bootstrap import build
+
+    config = settings()
+    configure_logging()
+
+    async def main() -> None:
+        try:
+            runtime = await build(config)
+        except PolicyError as exc:
+            fail(str(exc))
+        try:
+            await runtime.start_workers(set(consumer) if consumer else None, clocks=clocks)
+        except ValueError as exc:  # an unknown --consumer
+            await runtime.close()
+            fail(str(exc))
+        # SIGTERM (docker stop, systemd) and Ctrl-C stop the worker cleanly: it leaves its
+        # consumer groups at once rather than after a session timeout.
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())

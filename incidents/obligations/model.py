@@ -1,0 +1,74 @@
+"""An obligation: someone must be told of a report by a deadline. Its clocks remind and breach."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import configure_mappers
+from sqlmodel import Field, SQLModel
+
+from incidents.kernel.columns import enum_field, json_field, time_field
+
+
+class ObligationStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    BREACHED = "breached"  # its deadline passed unacknowledged (it can still be acknowledged)
+
+
+class ClockKind(StrEnum):
+    REMINDER = "reminder"
+    DEADLINE = "deadline"
+
+
+class ClockStatus(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"  # its obligation was acknowledged first
+
+
+class Obligation(SQLModel, table=True):
+    """Someone must be told of a report by `due_at`; its clocks remind and escalate."""
+
+    __tablename__ = "obligations"
+
+    id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="reports.id", index=True, max_length=36)
+    role: str = Field(max_length=40)
+    recipients: list[dict[str, str]] = json_field()  # [{name, email}]
+    due_at: datetime = time_field()
+    timezone: str = Field(max_length=64)
+    status: ObligationStatus = enum_field(ObligationStatus, default=ObligationStatus.OPEN)
+    rules: list[str] = json_field()
+    citations: list[dict[str, str]] = json_field()
+    interpretation: str | None = None
+    escalation: list[dict[str, Any]] = json_field(default_factory=list)  # levels still to come
+    level: int = 0  # 0: named by the policy; n: the n-th escalation level
+    escalated_from: str | None = Field(default=None, max_length=36)
+    late: bool = False  # the deadline had passed when the obligation opened
+    created_at: datetime = time_field()
+    breached_at: datetime | None = time_field(default=None)
+    acknowledged_at: datetime | None = time_field(default=None)
+    acknowledged_by: str | None = Field(default=None, max_length=320)
+    delivery_error: str | None = None  # a permanent refusal from the mail server
+
+
+class ClockRow(SQLModel, table=True):
+    """A moment something must happen: a reminder, or the deadline itself."""
+
+    __tablename__ = "clocks"
+    __table_args__ = (sa.Index("ix_clocks_pending_due", "status", "due_at"),)
+
+    id: str = Field(primary_key=True, max_length=80)  # obligation id + kind: stable across replays
+    obligation_id: str = Field(foreign_key="obligations.id", index=True, max_length=36)
+    kind: ClockKind = enum_field(ClockKind)
+    due_at: datetime = time_field()
+    status: ClockStatus = enum_field(ClockStatus, default=ClockStatus.PENDING)
+    fired_at: datetime | None = time_field(default=None)
+
+
+# Rows are built with `model_construct`, which needs the ORM set up: do it at import.
+configure_mappers()

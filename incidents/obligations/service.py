@@ -1,0 +1,220 @@
+"""Use cases of obligations: open a plan's obligations with their clocks, acknowledge, escalate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from incidents.kernel.errors import NotFound
+from incidents.kernel.ids import new_id, stable_id
+from incidents.kernel.unit_of_work import UnitOfWork
+from incidents.kernel.vocabulary import Role
+from incidents.obligations.events import (
+    ObligationAcknowledged,
+    ObligationBreached,
+    ObligationOpened,
+)
+from incidents.obligations.model import (
+    ClockKind,
+    ClockRow,
+    ClockStatus,
+    Obligation,
+    ObligationStatus,
+)
+from incidents.policy import Directory, Person, Plan, PlannedObligation
+
+# An obligation to open, with the times of its reminders.
+Opening = tuple[Obligation, Sequence[datetime]]
+
+
+async def obligations_by_id(ids: Iterable[str], *, uow: UnitOfWork) -> dict[str, Obligation]:
+    """The obligations with these ids that exist, in one query."""
+    rows = await uow.session.exec(select(Obligation).where(col(Obligation.id).in_(list(ids))))
+    return {o.id: o for o in rows}
+
+
+async def obligations_of(report_id: str, *, uow: UnitOfWork) -> list[Obligation]:
+    """A report's obligations, the policy's first, then each escalation level; by deadline."""
+    rows = await uow.session.exec(
+        select(Obligation)
+        .where(Obligation.report_id == report_id)
+        .order_by(col(Obligation.level), col(Obligation.due_at), col(Obligation.role))
+    )
+    return list(rows)
+
+
+def planned(plan: Plan, report_id: str, now: datetime) -> list[Opening]:
+    """A plan's obligations for a report, each with its reminder times, for `open_all`."""
+    return [(_from_plan(p, report_id, now), p.reminders) for p in plan.obligations]
+
+
+async def open_all(uow: UnitOfWork, opened: Sequence[Opening], now: datetime) -> list[Obligation]:
+    """Write new obligations with their clocks, and announce each; one already late starts
+    breached, and its breach is announced at once."""
+    clocks: list[dict[str, Any]] = []
+    for ob, reminders in opened:
+        uow.emit(
+            ObligationOpened(
+                obligation_id=ob.id,
+                report_id=ob.report_id,
+                role=ob.role,
+                level=ob.level,
+                late=ob.late,
+            ),
+            subject=ob.report_id,
+            time=now,
+        )
+        if ob.late:
+            uow.emit(
+                ObligationBreached(obligation_id=ob.id, due_at=ob.due_at, late=True),
+                subject=ob.report_id,
+                time=now,
+                id=stable_id("clock", f"{ob.id}:deadline"),
+            )
+            continue
+        clocks += [
+            _clock(f"{ob.id}:reminder:{i}", ob.id, ClockKind.REMINDER, at)
+            for i, at in enumerate(reminders)
+        ]
+        clocks.append(_clock(f"{ob.id}:deadline", ob.id, ClockKind.DEADLINE, ob.due_at))
+    obligations = [ob for ob, _ in opened]
+    await uow.insert(Obligation, [ob.model_dump() for ob in obligations])
+    await uow.insert(ClockRow, clocks)  # after their obligations: the foreign key
+    return obligations
+
+
+async def acknowledge(obligation_id: str, *, by: str, uow: UnitOfWork, now: datetime) -> Obligation:
+    """Record who acknowledged, and stop the obligation's clocks. A second time changes nothing."""
+    obligation = await uow.session.get(Obligation, obligation_id, with_for_update=True)
+    if obligation is None:
+        raise NotFound("No such notice to acknowledge.")
+    if obligation.status == ObligationStatus.ACKNOWLEDGED:
+        return obligation
+    obligation.status = ObligationStatus.ACKNOWLEDGED
+    obligation.acknowledged_at = now
+    obligation.acknowledged_by = by
+    pending = await uow.session.exec(
+        select(ClockRow).where(
+            ClockRow.obligation_id == obligation_id, ClockRow.status == ClockStatus.PENDING
+        )
+    )
+    for clock in pending:
+        clock.status = ClockStatus.CANCELLED
+    uow.session.add(obligation)
+    uow.emit(
+        ObligationAcknowledged(obligation_id=obligation_id, by=by),
+        subject=obligation.report_id,
+        time=now,
+    )
+    return obligation
+
+
+async def record_refusal(obligation_id: str, error: str, *, uow: UnitOfWork) -> None:
+    """Keep the mail server's permanent refusal of an obligation's notice, for the record."""
+    obligation = await uow.session.get(Obligation, obligation_id)
+    if obligation is not None:
+        obligation.delivery_error = error
+        uow.session.add(obligation)
+
+
+async def escalate(
+    obligation_id: str,
+    *,
+    department: str,
+    uow: UnitOfWork,
+    directory: Directory,
+    now: datetime,
+) -> list[Obligation]:
+    """Open the next level of a breached obligation's escalation chain, if it has one.
+
+    `department` is the reporter's: it picks the people behind a per-department role.
+    """
+    obligation = await uow.session.get(Obligation, obligation_id)
+    if obligation is None or not obligation.escalation:
+        return []
+    level, rest = obligation.escalation[0], obligation.escalation[1:]
+    within = timedelta(seconds=float(level["within_seconds"]))
+    opened: list[Opening] = []
+    for role_name in level["notify"]:
+        role = Role(role_name)
+        # One escalation per report, rule and level: when the supervisor, the CDPO and Employee
+        # Relations all miss one deadline, the CIO gets one notice naming all three, not three.
+        first_rule = obligation.rules[0] if obligation.rules else ""
+        next_id = stable_id(
+            "escalation", obligation.report_id, first_rule, str(obligation.level), role.value
+        )
+        if await uow.session.get(Obligation, next_id) is not None:
+            continue  # already escalated (by a sibling's breach, or a refused notice)
+        next_level = _new_obligation(
+            now,
+            id=next_id,
+            report_id=obligation.report_id,
+            role=role.value,
+            recipients=_people(directory.resolve(role, department)),
+            due_at=now + within,
+            timezone=obligation.timezone,
+            rules=obligation.rules,
+            citations=obligation.citations,
+            interpretation=obligation.interpretation,
+            escalation=rest,
+            level=obligation.level + 1,
+            escalated_from=obligation.id,
+        )
+        opened.append((next_level, ()))
+    return await open_all(uow, opened, now)
+
+
+def _people(people: Sequence[Person]) -> list[dict[str, str]]:
+    return [{"name": p.name, "email": str(p.email)} for p in people]
+
+
+def _new_obligation(now: datetime, *, late: bool = False, **fields: Any) -> Obligation:
+    """A new obligation, to be written by `open_all`; one already late starts breached.
+
+    Built without the model's validation, which costs more than writing the row: every field
+    comes from checked packs, the directory, or a stored obligation. The result is read-only
+    (it is not tracked by the session).
+    """
+    late = late or fields["due_at"] <= now
+    return Obligation.model_construct(
+        **fields,
+        late=late,
+        status=ObligationStatus.BREACHED if late else ObligationStatus.OPEN,
+        breached_at=now if late else None,
+        created_at=now,
+    )
+
+
+def _from_plan(p: PlannedObligation, report_id: str, now: datetime) -> Obligation:
+    return _new_obligation(
+        now,
+        id=new_id(),
+        report_id=report_id,
+        role=p.role.value,
+        recipients=_people(p.recipients),
+        due_at=p.due_at,
+        timezone=p.timezone,
+        rules=list(p.rules),
+        citations=[c.model_dump() for c in p.citations],
+        interpretation=p.interpretation,
+        escalation=[
+            {"notify": [r.value for r in lvl.notify], "within_seconds": lvl.within.total_seconds()}
+            for lvl in p.escalation
+        ],
+        late=p.late,
+    )
+
+
+def _clock(id: str, obligation_id: str, kind: ClockKind, due_at: datetime) -> dict[str, Any]:
+    """A new clock's row (a plain row: a report makes nine, and ORM objects cost more)."""
+    return {
+        "id": id,
+        "obligation_id": obligation_id,
+        "kind": kind,
+        "due_at": due_at,
+        "status": ClockStatus.PENDING,
+        "fired_at": None,
+    }

@@ -1,0 +1,1 @@
+"""Reports: what staff file (form, API, email), their receipts, and intake in batches."""

@@ -1,0 +1,32 @@
+"""What happens to a report: it is filed; someone confirms personal information was acquired."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from incidents.kernel.events import Event
+
+
+class ReportFiled(Event):
+    name = "incident.reported"
+    report_id: str
+    reference: str
+    kind: str
+    ai_system: str
+    department: str
+    data_categories: list[str] = Field(default_factory=list)
+    obligation_ids: list[str]
+    opens: list[str] = Field(default_factory=list)  # security_case, sunset_review
+
+
+class PersonalInformationAcquired(Event):
+    """Someone responsible confirmed that personal information was acquired: statutory breach
+    notice clocks start from `confirmed_at`."""
+
+    name = "incident.personal_information_acquired"
+    report_id: str
+    confirmed_at: datetime
+    affected_count: int | None
+    by: str

@@ -1,0 +1,59 @@
+"""A report: what a member of staff saw, when, and about which AI system."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.orm import configure_mappers
+from sqlmodel import Field, SQLModel
+
+from incidents.kernel.columns import enum_field, json_field, time_field
+
+
+class Channel(StrEnum):
+    """How a report reached the service."""
+
+    WEB = "web"
+    API = "api"
+    EMAIL = "email"
+
+
+class Report(SQLModel, table=True):
+    __tablename__ = "reports"
+
+    number: int | None = Field(default=None, primary_key=True)  # the reference: AI-2026-000123
+    id: str = Field(unique=True, max_length=36)
+    kind: str = Field(max_length=40)
+    title: str = Field(max_length=200)
+    description: str
+    discovered_at: datetime = time_field()
+    reported_at: datetime = time_field()
+    reporter_name: str = Field(max_length=200)
+    reporter_email: str = Field(max_length=320)
+    reporter_department: str = Field(max_length=200)
+    ai_system: str = Field(max_length=200)
+    data_categories: list[str] = json_field(default_factory=list)
+    policies: list[str] = json_field(default_factory=list)
+    channel: Channel = enum_field(Channel, default=Channel.API)
+    receipt_hash: str = Field(max_length=64)  # sha256 of the receipt code; the code is not kept
+
+    @property
+    def reference(self) -> str:
+        return format_reference(self.reported_at.year, self.number or 0)
+
+
+def format_reference(year: int, number: int) -> str:
+    return f"AI-{year}-{number:06d}"
+
+
+def parse_reference(reference: str) -> tuple[int, int] | None:
+    """(year, number) of a reference such as 'ai-2026-000123'; None if it is not one."""
+    parts = reference.strip().upper().split("-")
+    if len(parts) != 3 or parts[0] != "AI" or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return int(parts[1]), int(parts[2])
+
+
+# Rows are built with `model_construct`, which needs the ORM set up: do it at import.
+configure_mappers()

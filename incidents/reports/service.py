@@ -1,0 +1,219 @@
+"""Use cases of reports: file them (with the obligations their policy creates), look one up with
+its receipt code, and record a confirmed acquisition of personal information.
+
+Each takes a unit of work and `now`; entry points only turn input into a call here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from incidents.kernel.errors import InvalidInput, NotFound
+from incidents.kernel.ids import new_id
+from incidents.kernel.unit_of_work import UnitOfWork
+from incidents.kernel.vocabulary import DataCategory, IncidentKind
+from incidents.obligations import service as obligations
+from incidents.obligations.model import Obligation
+from incidents.policy import Plan, PolicySet, ReportFacts, plan_for
+from incidents.reports.events import PersonalInformationAcquired, ReportFiled
+from incidents.reports.model import Channel, Report, parse_reference
+from incidents.reports.schemas import NewReport
+
+# Clocks drift; a discovery time a little ahead of ours is not "in the future".
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Filed:
+    report: Report
+    obligations: list[Obligation]
+    receipt_code: str  # shown once to the reporter; only its hash is kept
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A report as submitted, and the channel it came by."""
+
+    report: NewReport
+    channel: Channel
+
+
+async def file_reports(
+    drafts: Sequence[Draft], *, uow: UnitOfWork, policy: PolicySet, now: datetime
+) -> list[Filed]:
+    """Record reports with the obligations their policy creates, and announce them, in one commit.
+
+    The reports of a batch share one statement per table, so a batch costs little more than one
+    report (`reports.intake` gathers them). Nothing is written if any draft is refused.
+    """
+    for draft in drafts:
+        if draft.report.discovered_at > now + FUTURE_TOLERANCE:
+            raise InvalidInput(
+                {"discovered_at": "Discovery can't be in the future; check the date and time zone."}
+            )
+    receipts = [new_receipt_code() for _ in drafts]
+    rows = [
+        _report_row(d, receipt, policy, now) for d, receipt in zip(drafts, receipts, strict=True)
+    ]
+    # The database assigns the numbers behind the references.
+    numbers = dict(await uow.insert(Report, rows, returning=(col(Report.id), col(Report.number))))
+    # Validated as NewReport already; validating the row again costs more than writing it.
+    reports = [Report.model_construct(**row, number=numbers[row["id"]]) for row in rows]
+    plans: list[Plan] = []
+    opening: list[list[obligations.Opening]] = []
+    for report in reports:
+        plan = plan_for(
+            facts_of(report), policy.packs, policy.directory, now, holidays=policy.holidays
+        )
+        plans.append(plan)
+        opening.append(obligations.planned(plan, report.id, now))
+    await obligations.open_all(uow, [o for per_report in opening for o in per_report], now)
+    filed = []
+    for report, receipt, plan, opened in zip(reports, receipts, plans, opening, strict=True):
+        duties = [ob for ob, _ in opened]
+        uow.emit(
+            ReportFiled(
+                report_id=report.id,
+                reference=report.reference,
+                kind=report.kind,
+                ai_system=report.ai_system,
+                department=report.reporter_department,
+                data_categories=report.data_categories,
+                obligation_ids=[o.id for o in duties],
+                opens=sorted(plan.opens),
+            ),
+            subject=report.id,
+            time=now,
+        )
+        filed.append(Filed(report=report, obligations=duties, receipt_code=receipt))
+    return filed
+
+
+def _report_row(draft: Draft, receipt: str, policy: PolicySet, now: datetime) -> dict[str, Any]:
+    """A new report's row: every column but the number, which the database assigns."""
+    cmd = draft.report
+    return {
+        "id": new_id(),
+        "kind": cmd.kind.value,
+        "title": cmd.title,
+        "description": cmd.description,
+        "discovered_at": cmd.discovered_at,
+        "reported_at": now,
+        "reporter_name": cmd.reporter.name,
+        "reporter_email": str(cmd.reporter.email),
+        "reporter_department": cmd.reporter.department,
+        "ai_system": cmd.ai_system,
+        "data_categories": [c.value for c in cmd.data_categories],
+        "policies": [p.id for p in policy.packs],
+        "channel": draft.channel,
+        "receipt_hash": _digest(receipt),
+    }
+
+
+async def confirm_acquisition(
+    reference: str,
+    *,
+    confirmed_at: datetime,
+    affected_count: int | None,
+    by: str,
+    uow: UnitOfWork,
+    now: datetime,
+) -> Report:
+    """Record that personal information was acquired; the router opens the statutory clocks."""
+    report = await _by_reference(reference, uow)
+    if report is None:
+        raise NotFound(f"No report has the reference {reference}.")
+    if confirmed_at > now + FUTURE_TOLERANCE:
+        raise InvalidInput({"confirmed_at": "The confirmation can't be in the future."})
+    if affected_count is not None and affected_count < 0:
+        raise InvalidInput({"affected_count": "Give the number of people affected, 0 or more."})
+    uow.emit(
+        PersonalInformationAcquired(
+            report_id=report.id, confirmed_at=confirmed_at, affected_count=affected_count, by=by
+        ),
+        subject=report.id,
+        time=now,
+    )
+    return report
+
+
+async def open_statutory_clocks(
+    event: PersonalInformationAcquired, *, uow: UnitOfWork, policy: PolicySet, now: datetime
+) -> list[Obligation]:
+    """The obligations that rules triggered by a confirmed acquisition create, from its time."""
+    report = await report_by_id(event.report_id, uow=uow)
+    facts = replace(facts_of(report), affected_count=event.affected_count)
+    plan = plan_for(
+        facts,
+        policy.packs,
+        policy.directory,
+        now,
+        trigger="personal_information_acquired",
+        since=event.confirmed_at,
+        holidays=policy.holidays,
+    )
+    return await obligations.open_all(uow, obligations.planned(plan, report.id, now), now)
+
+
+async def report_by_id(report_id: str, *, uow: UnitOfWork) -> Report:
+    """The report with this id (not its reference); it must exist."""
+    return (await reports_by_id([report_id], uow=uow))[report_id]
+
+
+async def reports_by_id(report_ids: Iterable[str], *, uow: UnitOfWork) -> dict[str, Report]:
+    """The reports with these ids (not references), in one query."""
+    rows = await uow.session.exec(select(Report).where(col(Report.id).in_(list(report_ids))))
+    return {r.id: r for r in rows}
+
+
+def facts_of(report: Report) -> ReportFacts:
+    """What the policy engine looks at in a stored report."""
+    return ReportFacts(
+        kind=IncidentKind(report.kind),
+        department=report.reporter_department,
+        ai_system=report.ai_system,
+        discovered_at=report.discovered_at,
+        reported_at=report.reported_at,
+        data_categories=frozenset(DataCategory(c) for c in report.data_categories),
+    )
+
+
+async def report_for_reporter(
+    reference: str, receipt_code: str, *, uow: UnitOfWork
+) -> tuple[Report, list[Obligation]]:
+    """The report and its obligations, for whoever holds its receipt code; else NotFound."""
+    report = await _by_reference(reference, uow)
+    if report is None or not hmac.compare_digest(report.receipt_hash, _digest(receipt_code)):
+        raise NotFound("No report matches that reference and receipt code.")
+    return report, await obligations.obligations_of(report.id, uow=uow)
+
+
+def new_receipt_code() -> str:
+    # 60 random bits in an alphabet without look-alikes (no 0/O, 1/I/L), grouped for reading.
+    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def _digest(receipt_code: str) -> str:
+    normal = receipt_code.strip().upper().replace(" ", "")
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+async def _by_reference(reference: str, uow: UnitOfWork) -> Report | None:
+    parsed = parse_reference(reference)
+    if parsed is None:
+        return None
+    report = await uow.session.get(Report, parsed[1])
+    # The reference as written must be the report's own (its year, its zero-padded number).
+    if report is None or report.reference != reference.strip().upper():
+        return None
+    return report

@@ -1,0 +1,26 @@
+"""Every table of the service, so that `SQLModel.metadata` knows them all.
+
+For the schema as a whole: migrations compare against it and the embedded default creates it.
+A new concept's model is added here.
+"""
+
+from sqlmodel import SQLModel
+
+from incidents.kernel.eventlog import ConsumerPosition, DeadLetter, EventRow, HandledEvent
+from incidents.notices.model import Notice
+from incidents.obligations.model import ClockRow, Obligation
+from incidents.reports.model import Report
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ClockRow",
+    "ConsumerPosition",
+    "DeadLetter",
+    "EventRow",
+    "HandledEvent",
+    "Notice",
+    "Obligation",
+    "Report",
+    "metadata",
+]
