@@ -200,7 +200,8 @@ def sample_notice(i: int):  # type: ignore[no-untyped-def]
             "rule_title": "san-jose/harm-report",
             "citation": "004_cdd0e18fc1bc8463.txt, “Policy”: "
                         "“Report harm to the CDPO within 24 hours.”",
-            "interpretation": None, "escalated_from": "",
+            "interpretation": None, "escalated_from": "", "action": "", "citation_url": "",
+            "holidays": "",
             "ack_url": f"http://localhost:8080/ack/{uuid.uuid4()}?t={secrets.token_hex(16)}",
         },
     )  # fmt: skip

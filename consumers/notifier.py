@@ -119,8 +119,14 @@ class Notifier:
                 "due_local_short": short_local_time(obligation.due_at, obligation.timezone),
                 "role_words": role_name(obligation.role),
                 "rule_title": " and ".join(obligation.rules),
-                "citation": f"{cite.get('file')}, “{cite.get('section')}”: “{cite.get('quote')}”",
+                "citation": (
+                    f"{cite.get('document') or cite.get('file')}, “{cite.get('section')}”: "
+                    f"“{cite.get('quote')}”"
+                ),
+                "citation_url": f"{self.base_url}{cite['link']}" if cite.get("link") else "",
                 "interpretation": obligation.interpretation,
+                "action": obligation.action or "",
+                "holidays": "; ".join(obligation.holidays or ()),
                 "escalated_from": escalated_from,
                 "ack_url": (
                     f"{self.base_url}/ack/{obligation.id}?t={ack_token(self.secret, obligation.id)}"

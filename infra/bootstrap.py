@@ -21,7 +21,7 @@ from incidents.kernel.unit_of_work import UnitOfWorkFactory
 from incidents.obligations.clocks import fire_due_clocks
 from incidents.policy import PolicySet, load_directory, load_packs
 from incidents.policy.loader import DEMO_DIRECTORY
-from incidents.policy.overrides import apply_interpretations, holiday_set
+from incidents.policy.overrides import apply_interpretations
 from incidents.reports.intake import Intake
 from infra.clocks import ClockKeeper
 from infra.db import is_sqlite, make_engine, make_sessions
@@ -49,9 +49,7 @@ def load_policy(settings: Settings) -> PolicySet:
     """
     packs = apply_interpretations(load_packs(settings.policy), settings.interpretations)
     directory = load_directory(settings.directory or DEMO_DIRECTORY)
-    return PolicySet(
-        packs=tuple(packs), directory=directory, holidays=frozenset(holiday_set(settings.holidays))
-    )
+    return PolicySet(packs=tuple(packs), directory=directory, holidays=frozenset(settings.holidays))
 
 
 @dataclass

@@ -7,6 +7,7 @@ faithful preview of what a report would set in motion.
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -179,12 +180,30 @@ def _text(plan: Plan, packs: list[Pack], facts: ReportFacts, at: datetime, _: Di
             f"   due:  {_local(o.due_at, local)} ({o.timezone})",
             f"         {o.due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
             f"   rule: {', '.join(o.rules)}",
-            f"   interpretation: {o.interpretation or 'none (the policy gives the time)'}",
+            f"   interpretation: {o.interpretation or 'none: the source gives the time'}",
         ]
+        if o.holidays:
+            lines.append(f"   holidays: the deadline moved past {'; '.join(o.holidays)}")
+        if o.action:
+            lines += _wrapped("   action: ", o.action)
         lines += [f"   cites: {c}" for c in o.citations]
     if plan.opens:
         lines += ["", "Opens: " + ", ".join(sorted(plan.opens))]
     return "\n".join(lines)
+
+
+def _wrapped(label: str, text: str) -> list[str]:
+    """`text` after `label`, wrapped to the terminal's usual width, continued under itself."""
+    indent = " " * len(label)
+    lines: list[str] = []
+    for n, paragraph in enumerate(text.split("\n\n")):
+        lines += textwrap.wrap(
+            paragraph,
+            width=100,
+            initial_indent=label if n == 0 else indent,
+            subsequent_indent=indent,
+        )
+    return lines
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:

@@ -45,6 +45,9 @@ class Obligation(SQLModel, table=True):
     rules: list[str] = json_field()
     citations: list[dict[str, str]] = json_field()
     interpretation: str | None = None
+    action: str | None = None  # what the people told must do (the rule's `action`)
+    duty: str | None = Field(default=None, max_length=60)  # None: be told of the report
+    holidays: list[str] | None = json_field(default=None)  # days off that moved the deadline
     escalation: list[dict[str, Any]] = json_field(default_factory=list)  # levels still to come
     level: int = 0  # 0: named by the policy; n: the n-th escalation level
     escalated_from: str | None = Field(default=None, max_length=36)

@@ -159,6 +159,9 @@ async def escalate(
             rules=obligation.rules,
             citations=obligation.citations,
             interpretation=obligation.interpretation,
+            action=obligation.action,
+            duty=obligation.duty,
+            holidays=None,  # the next level's deadline is hours after the breach, not days
             escalation=rest,
             level=obligation.level + 1,
             escalated_from=obligation.id,
@@ -200,6 +203,9 @@ def _from_plan(p: PlannedObligation, report_id: str, now: datetime) -> Obligatio
         rules=list(p.rules),
         citations=[c.model_dump() for c in p.citations],
         interpretation=p.interpretation,
+        action=p.action,
+        duty=p.duty or None,
+        holidays=list(p.holidays) or None,
         escalation=[
             {"notify": [r.value for r in lvl.notify], "within_seconds": lvl.within.total_seconds()}
             for lvl in p.escalation

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from incidents.kernel.vocabulary import DataCategory, IncidentKind, Role
-from incidents.policy.deadlines import after_business_days, after_elapsed, require_aware
+from incidents.policy.calendar import BusinessCalendar, calendar_for
+from incidents.policy.deadlines import after_elapsed, business_days_walk, require_aware
 from incidents.policy.directory import Directory, Person
 from incidents.policy.schema import (
     Citation,
@@ -51,6 +52,9 @@ class PlannedObligation:
     reminders: tuple[datetime, ...] = ()
     escalation: tuple[EscalationLevel, ...] = ()
     late: bool = False
+    action: str | None = None  # what the people told must do, beyond reading
+    duty: str = ""  # "" for being told of the report; else the duty a rule names
+    holidays: tuple[str, ...] = ()  # the days off that moved the deadline, in words
 
 
 @dataclass(frozen=True)
@@ -74,20 +78,26 @@ def plan_for(
     `trigger` picks the rules that open on a later event (a case confirming that personal
     information was acquired); `since` is when that event happened, the start of their clocks.
     With no matching rule, a report opens its triage obligation so nothing goes unseen.
+
+    `holidays` are the deployment's own days off; each pack adds its jurisdiction's public
+    holidays and its organisation's closures. One obligation per role and duty: two rules that
+    oblige one role to do different things give two obligations.
     """
     now = require_aware(now, "now")
-    by_role: dict[Role, PlannedObligation] = {}
+    by_duty: dict[tuple[Role, str], PlannedObligation] = {}
     opens: set[Follow] = set()
     applicable = [p for p in packs if _pack_applies(p, report)]
+    calendars = {p.id: calendar_for(p, holidays) for p in applicable}
     for pack in applicable:
         for rule in pack.rules:
             if rule.trigger != trigger or not _matches(rule.when, report, directory):
                 continue
             opens.update(rule.opens)
             for role in rule.notify:
-                planned = _plan(pack, rule, role, report, directory, now, since, holidays)
-                by_role[role] = _merge(by_role.get(role), planned)
-    if not by_role and trigger == "report":
+                planned = _plan(pack, rule, role, report, directory, now, since, calendars[pack.id])
+                key = (role, planned.duty)
+                by_duty[key] = _merge(by_duty.get(key), planned)
+    if not by_duty and trigger == "report":
         # A department pack knows its department best, so its triage goes before the city's.
         for pack in sorted(applicable, key=lambda p: not p.departments):
             if pack.triage is not None:
@@ -96,13 +106,16 @@ def plan_for(
                     title="No rule matched: triage",
                     notify=pack.triage.notify,
                     within=pack.triage.within,
+                    action=pack.triage.action,
                     citation=pack.triage.citation,
                 )
                 for role in triage.notify:
-                    planned = _plan(pack, triage, role, report, directory, now, since, holidays)
-                    by_role[role] = _merge(by_role.get(role), planned)
+                    planned = _plan(
+                        pack, triage, role, report, directory, now, since, calendars[pack.id]
+                    )
+                    by_duty[(role, "")] = _merge(by_duty.get((role, "")), planned)
                 break
-    ordered = sorted(by_role.values(), key=lambda o: (o.due_at, o.role.value))
+    ordered = sorted(by_duty.values(), key=lambda o: (o.due_at, o.role.value, o.duty))
     return Plan(obligations=tuple(ordered), opens=frozenset(opens))
 
 
@@ -112,14 +125,16 @@ def deadline_for(
     report: ReportFacts,
     *,
     since: datetime | None = None,
-    holidays: Collection[date] = (),
-) -> tuple[datetime, str | None]:
-    """The due time a deadline gives for a report, and the interpretation used, if any."""
+    calendar: BusinessCalendar | None = None,
+) -> tuple[datetime, str | None, tuple[str, ...]]:
+    """The due time a deadline gives for a report, the interpretation used, if any, and the
+    holidays that moved it later, in words (e.g. 'Memorial Day, Mon 25 May 2026')."""
     note = None
     if deadline.interpretation is not None:
         interp = pack.interpretations[deadline.interpretation]
         word = deadline.interpretation.replace("_", " ")
-        note = f"“{word}” read as {describe(interp.deadline)}: {interp.note}"
+        origin = "the confirmation" if since is not None else None
+        note = f"“{word}” read as {describe(interp.deadline, origin=origin)}: {interp.note}"
         deadline = interp.deadline.model_copy(update={"from_": deadline.from_})
     if since is not None:
         start = since
@@ -128,18 +143,22 @@ def deadline_for(
     else:
         start = report.discovered_at
     if deadline.after is not None:
-        return after_elapsed(start, deadline.after), note
+        return after_elapsed(start, deadline.after), note, ()
     assert deadline.business_days is not None  # the schema guarantees exactly one form
+    calendar = calendar if calendar is not None else calendar_for(pack)
     hh, mm = (int(x) for x in pack.business_hours_end.split(":"))
-    due = after_business_days(
-        start, deadline.business_days, zone=pack.zone, end_of_day=time(hh, mm), holidays=holidays
+    due, skipped = business_days_walk(
+        start, deadline.business_days, zone=pack.zone, end_of_day=time(hh, mm), holidays=calendar
     )
-    return due, note
+    moved = tuple(f"{calendar.name_of(day)}, {day:%a %-d %b %Y}" for day in skipped)
+    return due, note, moved
 
 
-def describe(deadline: Deadline) -> str:
-    """Plain words for a deadline, e.g. '24 hours from discovery'."""
-    origin = "discovery" if deadline.from_ == "discovery" else "the report"
+def describe(deadline: Deadline, *, origin: str | None = None) -> str:
+    """Plain words for a deadline, e.g. '24 hours from discovery'; `origin` names what the clock
+    counts from when it is not the deadline's own (a later confirmation)."""
+    if origin is None:
+        origin = "discovery" if deadline.from_ == "discovery" else "the report"
     if deadline.after is not None:
         return f"{_duration_words(deadline.after)} from {origin}"
     if deadline.business_days is not None:
@@ -170,9 +189,9 @@ def _plan(
     directory: Directory,
     now: datetime,
     since: datetime | None,
-    holidays: Collection[date],
+    calendar: BusinessCalendar,
 ) -> PlannedObligation:
-    due, note = deadline_for(rule.within, pack, report, since=since, holidays=holidays)
+    due, note, moved = deadline_for(rule.within, pack, report, since=since, calendar=calendar)
     reminders = tuple(sorted(due - r for r in rule.reminders if due - r > now))
     return PlannedObligation(
         role=role,
@@ -185,11 +204,15 @@ def _plan(
         reminders=reminders,
         escalation=tuple(rule.escalation),
         late=due <= now,
+        action=rule.action,
+        duty=rule.duty or "",
+        holidays=moved,
     )
 
 
 def _merge(old: PlannedObligation | None, new: PlannedObligation) -> PlannedObligation:
-    """Two rules oblige the same role: the earlier deadline wins, every citation is kept."""
+    """Two rules oblige one role to the same duty: the earlier deadline wins, and every
+    citation and action is kept."""
     if old is None:
         return new
     first, second = (old, new) if old.due_at <= new.due_at else (new, old)
@@ -204,6 +227,9 @@ def _merge(old: PlannedObligation | None, new: PlannedObligation) -> PlannedObli
         reminders=first.reminders,
         escalation=first.escalation or second.escalation,
         late=first.late,
+        action="\n\n".join(dict.fromkeys(a for a in (first.action, second.action) if a)) or None,
+        duty=first.duty,
+        holidays=first.holidays,
     )
 
 

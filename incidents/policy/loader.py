@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from incidents.policy.directory import Directory
-from incidents.policy.schema import Pack
+from incidents.policy.schema import Citation, Pack
+from incidents.policy.sources import documents
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,7 +37,29 @@ def pack_path(name: str) -> Path:
 
 
 def load_pack(path: Path) -> Pack:
-    return _validated(Pack, path)
+    return with_citations_placed(_validated(Pack, path))
+
+
+def with_citations_placed(pack: Pack) -> Pack:
+    """The pack with each citation's document title and the link to its passage filled in."""
+
+    def placed(citation: Citation, anchor: str) -> Citation:
+        known = documents().get(citation.file)
+        if known is not None:
+            title = known.title
+        elif citation.file == pack.source:
+            title = pack.source_title
+        else:
+            title = citation.file
+        return citation.model_copy(
+            update={"document": title, "link": f"/policies/{pack.id}/source#{anchor}"}
+        )
+
+    rules = [r.model_copy(update={"citation": placed(r.citation, r.id)}) for r in pack.rules]
+    triage = pack.triage
+    if triage is not None:
+        triage = triage.model_copy(update={"citation": placed(triage.citation, "triage")})
+    return pack.model_copy(update={"rules": rules, "triage": triage})
 
 
 def load_packs(names: Iterable[str]) -> list[Pack]:

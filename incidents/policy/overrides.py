@@ -1,4 +1,4 @@
-"""What a deployment changes in the packs: its own readings of vague words, and its holidays.
+"""What a deployment changes in the packs: its own readings of vague words.
 
 A city's counsel may read "immediately" as one hour where the pack says four; that choice lives in
 the deployment's settings (INCIDENTS_INTERPRETATIONS), not in the pack, and every deadline built
@@ -7,8 +7,8 @@ from it says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -74,24 +74,3 @@ def apply_interpretations(packs: Sequence[Pack], overrides: Mapping[str, str | i
         p.model_copy(update={"interpretations": changed[p.id]}) if p.id in changed else p
         for p in packs
     ]
-
-
-def holiday_set(
-    extra: Iterable[date] = (),
-    *,
-    country: str | None = None,
-    subdivision: str | None = None,
-    years: Iterable[int] = (),
-) -> frozenset[date]:
-    """The non-business days: the deployment's own list, plus a public calendar if one is named.
-
-    The public calendar (the `holidays` package, e.g. country "US", subdivision "CA") is optional
-    because a city's closures differ from the state's; the settings list is always authoritative.
-    """
-    days = set(extra)
-    if country is not None:
-        import holidays  # imported here: only deployments that name a calendar pay for it
-
-        calendar = holidays.country_holidays(country, subdiv=subdivision, years=sorted(set(years)))
-        days.update(calendar.keys())
-    return frozenset(days)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from incidents.kernel.vocabulary import CATEGORY_WORDS, KIND_WORDS, Role, role_name
 from incidents.policy.engine import PlannedObligation, describe
 from incidents.policy.schema import Citation, Deadline, Pack, Rule, SystemMatch, When
+from incidents.policy.sources import documents, find_passage, text_of
 
 _FOLLOW_WORDS = {
     "security_case": "a security incident case is opened",
@@ -33,11 +34,25 @@ def obligation_json(o: PlannedObligation, *, id: str | None, status: str) -> dic
         "rule": o.rules[0],
         "rules": list(o.rules),
         "citation": str(o.citations[0]),
-        "citations": [
-            {"file": c.file, "section": c.section, "quote": c.quote} for c in o.citations
-        ],
+        "citations": [citation_json(c) for c in o.citations],
         "interpretation": o.interpretation,
+        "holidays": list(o.holidays),
+        "action": o.action,
+        "duty": o.duty or None,
         "late": o.late,
+    }
+
+
+def citation_json(c: Citation) -> dict[str, str]:
+    """A citation for programs and pages: the document's title, the section, the quote, and
+    the address of the passage on its pack's source page."""
+    return {
+        "file": c.file,
+        "document": c.document or c.file,
+        "section": c.section,
+        "quote": c.quote,
+        "link": c.link,
+        "text": str(c),
     }
 
 
@@ -52,7 +67,8 @@ def describe_pack(pack: Pack) -> dict[str, Any]:
                 f"When no rule matches a report, tell {_names(t.notify)} "
                 f"{_deadline_words(pack, t.within)}."
             ),
-            "citation": _citation_json(t.citation),
+            "action": t.action,
+            "citation": citation_json(t.citation),
         }
     return {
         "id": pack.id,
@@ -60,7 +76,12 @@ def describe_pack(pack: Pack) -> dict[str, Any]:
         "organisation": pack.organisation,
         "timezone": pack.timezone,
         "source": pack.source,
+        "source_title": pack.source_title,
+        "source_url": pack.source_url,
+        "jurisdiction": pack.jurisdiction,
+        "observed_holidays": [{"name": d.name, "on": d.on} for d in pack.observed_holidays],
         "layers_on": pack.layers_on,
+        "layers_on_note": pack.layers_on_note,
         "departments": list(pack.departments),
         "business_hours_end": pack.business_hours_end,
         "interpretations": [
@@ -102,7 +123,8 @@ def _describe_rule(pack: Pack, rule: Rule) -> dict[str, Any]:
         "id": rule.id,
         "title": rule.title,
         "text": text,
-        "citation": _citation_json(rule.citation),
+        "action": rule.action,
+        "citation": citation_json(rule.citation),
     }
 
 
@@ -169,5 +191,65 @@ def _or(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " or " + items[-1]
 
 
-def _citation_json(c: Citation) -> dict[str, str]:
-    return {"file": c.file, "section": c.section, "quote": c.quote, "text": str(c)}
+def source_page(pack: Pack) -> dict[str, Any]:
+    """A pack's source documents with every cited passage marked and anchored (`#<rule id>`),
+    for `/policies/{pack}/source`: the text where it ships here, else the passages alone."""
+    cited: dict[str, list[tuple[str, Citation]]] = {}
+    for rule in pack.rules:
+        cited.setdefault(rule.citation.file, []).append((rule.id, rule.citation))
+    if pack.triage is not None:
+        cited.setdefault(pack.triage.citation.file, []).append(("triage", pack.triage.citation))
+    shown = []
+    for name, citations in cited.items():
+        document = documents().get(name)
+        text = text_of(name)
+        shown.append(
+            {
+                "name": name,
+                "title": citations[0][1].document or name,
+                "url": document.url if document else None,
+                "segments": _marked(text, citations) if text is not None else None,
+                "passages": [
+                    {"anchor": anchor, "section": c.section, "quote": c.quote}
+                    for anchor, c in citations
+                ],
+            }
+        )
+    return {
+        "id": pack.id,
+        "title": pack.title,
+        "source_title": pack.source_title,
+        "documents": shown,
+    }
+
+
+def _marked(text: str, citations: list[tuple[str, Citation]]) -> list[dict[str, Any]]:
+    """The text cut into plain runs and cited passages; passages that overlap share one mark,
+    which carries every anchor. A quote not found is left out (the pack tests forbid it)."""
+    spans = sorted(
+        (found[0], found[1], anchor, c.section)
+        for anchor, c in citations
+        if (found := find_passage(text, c.quote)) is not None
+    )
+    groups: list[list[Any]] = []
+    for start, end, anchor, section in spans:
+        if groups and start < groups[-1][1]:
+            groups[-1][1] = max(groups[-1][1], end)
+            groups[-1][2].append(anchor)
+            groups[-1][3].append(section)
+        else:
+            groups.append([start, end, [anchor], [section]])
+    segments: list[dict[str, Any]] = []
+    at = 0
+    for start, end, anchors, sections in groups:
+        segments.append({"text": text[at:start], "anchors": [], "sections": []})
+        segments.append(
+            {
+                "text": text[start:end],
+                "anchors": anchors,
+                "sections": list(dict.fromkeys(sections)),
+            }
+        )
+        at = end
+    segments.append({"text": text[at:], "anchors": [], "sections": []})
+    return segments

@@ -23,12 +23,19 @@ class _Strict(BaseModel):
 
 
 class Citation(_Strict):
-    file: str = Field(description="the seed policy file, e.g. 004_cdd0e18fc1bc8463.txt")
+    file: str = Field(
+        description="the source document: a seed policy file (004_cdd0e18fc1bc8463.txt) or a "
+        "statute named in incidents/policy/sources/documents.yaml"
+    )
     section: str = Field(min_length=1, description="the section heading the rule comes from")
     quote: str = Field(min_length=1, description="the sentence of the policy the rule encodes")
+    # Filled in when the pack is loaded, never written in a pack: the document's title (San José
+    # Policy 1.7.12) and the address of the quoted passage on the pack's source page.
+    document: str = ""
+    link: str = ""
 
     def __str__(self) -> str:
-        return f"{self.file}, “{self.section}”: “{self.quote}”"
+        return f"{self.document or self.file}, “{self.section}”: “{self.quote}”"
 
 
 class Deadline(_Strict):
@@ -72,6 +79,16 @@ class Interpretation(_Strict):
         if v.interpretation is not None:
             raise ValueError("an interpretation must give 'after' or 'business_days' itself")
         return v
+
+
+class ObservedDay(_Strict):
+    """A day the organisation closes that its public calendar lacks."""
+
+    name: str = Field(min_length=1, description="e.g. Day after Thanksgiving")
+    on: str = Field(
+        pattern=r"^(\d{4}-)?\d{2}-\d{2}$",
+        description="MM-DD every year (12-24), or YYYY-MM-DD once (2026-12-31)",
+    )
 
 
 class SystemMatch(_Strict):
@@ -122,6 +139,19 @@ class Rule(_Strict):
     )
     escalation: list[EscalationLevel] = Field(default_factory=list)
     opens: list[Follow] = Field(default_factory=list)
+    action: str | None = Field(
+        default=None,
+        min_length=1,
+        description="what the people told must do, in plain words (for a statute: what it "
+        "requires, of what content, to whom); shown in the notice and by `explain`",
+    )
+    duty: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="names a duty distinct from being told of the report (e.g. "
+        "attorney-general-sample): two rules naming one role give two obligations unless their "
+        "duty is the same",
+    )
     citation: Citation
 
 
@@ -130,6 +160,7 @@ class Triage(_Strict):
 
     notify: list[Role] = Field(min_length=1)
     within: Deadline
+    action: str | None = Field(default=None, min_length=1)
     citation: Citation
 
 
@@ -144,8 +175,33 @@ class Pack(_Strict):
     organisation: str
     timezone: str = Field(description="IANA zone, e.g. America/Los_Angeles")
     source: str = Field(description="the seed policy file this pack encodes")
+    source_title: str = Field(
+        min_length=1,
+        description="the source document as people name it, e.g. San José Policy 1.7.12",
+    )
+    source_url: str | None = Field(default=None, description="where the official text is")
+    jurisdiction: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        description="ISO 3166 country and subdivision whose public holidays are not business "
+        "days, e.g. US-CA",
+    )
+    observed_holidays: list[ObservedDay] = Field(
+        default_factory=list,
+        description="the organisation's own closures beyond the public calendar",
+    )
+    open_on: list[str] = Field(
+        default_factory=list,
+        description="public holidays of the jurisdiction's calendar the organisation works, by "
+        "the calendar's name for them (e.g. Susan B. Anthony Day): business days after all",
+    )
     layers_on: str | None = Field(
         default=None, description="the citywide pack a department pack adds to"
+    )
+    layers_on_note: str | None = Field(
+        default=None,
+        description="why this department pack adds to that citywide pack, when the source "
+        "does not say so itself (an interpretation a deployment may change)",
     )
     departments: list[str] = Field(
         default_factory=list,

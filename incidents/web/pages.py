@@ -22,7 +22,7 @@ from incidents.kernel.wording import local_time
 from incidents.obligations import service as obligations
 from incidents.obligations.model import Obligation
 from incidents.obligations.tokens import ack_token_valid
-from incidents.policy.presentation import describe_pack
+from incidents.policy.presentation import describe_pack, source_page
 from incidents.reports import service as reports
 from incidents.reports.model import Channel, Report
 from incidents.reports.schemas import parse_report
@@ -138,6 +138,8 @@ def _obligation_view(o: Obligation) -> dict[str, Any]:
         "rules": ", ".join(o.rules),
         "citations": o.citations,
         "interpretation": o.interpretation,
+        "action": o.action,
+        "holidays": "; ".join(o.holidays or ()),
     }
 
 
@@ -146,6 +148,17 @@ def _obligation_view(o: Obligation) -> dict[str, Any]:
 async def policies(request: web.Request) -> dict[str, Any]:
     """Every active pack in plain language, for staff and the public."""
     return {"packs": [describe_pack(p) for p in request.app[DEPS].policy.packs]}
+
+
+@routes.get("/policies/{pack}/source")
+@aiohttp_jinja2.template("policy_source.html")
+async def policy_source(request: web.Request) -> dict[str, Any]:
+    """A pack's source text with every passage its rules cite marked, so each "why" can link
+    to the sentence it rests on."""
+    for pack in request.app[DEPS].policy.packs:
+        if pack.id == request.match_info["pack"]:
+            return {"page": source_page(pack)}
+    raise web.HTTPNotFound()
 
 
 @routes.get("/status")

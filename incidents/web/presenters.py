@@ -24,12 +24,22 @@ def as_planned(o: Obligation) -> PlannedObligation:
         due_at=o.due_at,
         rules=tuple(o.rules),
         citations=tuple(
-            Citation.model_construct(file=c["file"], section=c["section"], quote=c["quote"])
+            Citation.model_construct(
+                file=c["file"],
+                section=c["section"],
+                quote=c["quote"],
+                # Obligations stored before citations carried these have none.
+                document=c.get("document", ""),
+                link=c.get("link", ""),
+            )
             for c in o.citations
         ),
         timezone=o.timezone,
         interpretation=o.interpretation,
         late=o.late,
+        action=o.action,
+        duty=o.duty or "",
+        holidays=tuple(o.holidays or ()),
     )
 
 

@@ -130,7 +130,9 @@ def ack_link_for(mail_dir: Path, reference: str, timeout: float = 15) -> str:
 # --- axe on every page ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/report", "/status", "/policies"])
+@pytest.mark.parametrize(
+    "path", ["/", "/report", "/status", "/policies", "/policies/san-jose/source"]
+)
 def test_page_has_no_accessibility_violations(context, service, path: str) -> None:
     page = context.new_page()
     response = page.goto(service.base_url + path)

@@ -33,7 +33,10 @@ async def test_api_report_creates_three_obligations_due_24_hours_after_discovery
         assert o["due_at_local"] == "2026-11-25T08:00:00-08:00"
         assert o["status"] == "open"
         assert o["rule"] == "san-jose/harm-24h"
-        assert "004_cdd0e18fc1bc8463.txt" in o["citation"]
+        # Cited by the policy's name, not a file name, with the passage a link away.
+        assert o["citation"].startswith("San José Policy 1.7.12, Artificial Intelligence")
+        assert o["citations"][0]["file"] == "004_cdd0e18fc1bc8463.txt"
+        assert o["citations"][0]["link"] == "/policies/san-jose/source#harm-24h"
     assert roles["supervisor"]["recipients"] == ["parks.supervisor@city.example"]
 
     received = await smtp_server.wait_for(3)

@@ -55,7 +55,8 @@ def notice(subject: str, recipients: list[str]):  # type: ignore[no-untyped-def]
             "discovered_local": "Mon 2026-03-09 09:00 PDT", "due_local": "Tue 2026-03-10 09:00 PDT",
             "due_local_short": "Tue 09:00", "role_words": "the City Digital Privacy Officer (CDPO)",
             "rule_title": "san-jose/harm-report", "citation": "004.txt, “Policy”: “Report harm.”",
-            "interpretation": None, "escalated_from": "",
+            "interpretation": None, "escalated_from": "", "action": "", "citation_url": "",
+            "holidays": "",
             "ack_url": "http://localhost:8080/ack/0b5b?t=abc",
         },
     )  # fmt: skip

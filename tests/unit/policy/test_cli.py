@@ -149,6 +149,9 @@ def test_explain_json_is_the_api_shape(tmp_path: Path, monkeypatch: pytest.Monke
         "citation",
         "citations",
         "interpretation",
+        "holidays",
+        "action",
+        "duty",
         "late",
     }
     assert first["due_at"] == "2026-03-08T18:00:00+00:00"
@@ -156,6 +159,9 @@ def test_explain_json_is_the_api_shape(tmp_path: Path, monkeypatch: pytest.Monke
     assert first["rule"] == "san-jose/harm-24h"
     assert first["late"] is False
     assert first["citations"][0]["file"] == "004_cdd0e18fc1bc8463.txt"
+    # The citation names the document as people do, and links to the quoted passage.
+    assert first["citations"][0]["document"] == "San José Policy 1.7.12, Artificial Intelligence"
+    assert first["citations"][0]["link"] == "/policies/san-jose/source#harm-24h"
 
 
 def test_explain_text_shows_local_and_utc_and_interpretation(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from incidents.kernel.vocabulary import DataCategory, IncidentKind
+from incidents.kernel.vocabulary import DataCategory, IncidentKind, Role
 from incidents.policy import PolicyError, ReportFacts, load_directory, plan_for
+from incidents.policy.calendar import calendar_for
+from incidents.policy.engine import Plan, PlannedObligation
 from incidents.policy.loader import DEMO_DIRECTORY, available_packs, load_pack, pack_path
-from incidents.policy.overrides import apply_interpretations, holiday_set
+from incidents.policy.overrides import apply_interpretations
 from incidents.policy.presentation import describe_pack, obligation_json
 
 DIRECTORY = load_directory(DEMO_DIRECTORY)
@@ -30,17 +32,14 @@ def _report(affected: int | None = None, kind: str = "data_exposure") -> ReportF
     )
 
 
-@pytest.mark.parametrize(
-    ("affected", "legal_rules"),
-    [
-        (None, ("wi-134-98/notify-individuals-45d",)),
-        (999, ("wi-134-98/notify-individuals-45d",)),
-        (1000, ("wi-134-98/notify-individuals-45d", "wi-134-98/consumer-reporting-agencies")),
-    ],
-)
-def test_wisconsin_notice_45_days_after_confirmation(
-    affected: int | None, legal_rules: tuple[str, ...]
-) -> None:
+def _by_duty(plan: Plan) -> dict[tuple[str, str], PlannedObligation]:
+    out = {(o.role.value, o.duty): o for o in plan.obligations}
+    assert len(out) == len(plan.obligations), "one obligation per role and duty"
+    return out
+
+
+@pytest.mark.parametrize(("affected", "agencies"), [(None, False), (999, False), (1000, True)])
+def test_wisconsin_notice_45_days_after_confirmation(affected: int | None, agencies: bool) -> None:
     confirmed = datetime.fromisoformat("2026-09-20T10:00:00-05:00")
     now = confirmed
     plan = plan_for(
@@ -51,13 +50,44 @@ def test_wisconsin_notice_45_days_after_confirmation(
         trigger="personal_information_acquired",
         since=confirmed,
     )
-    by_role = {o.role.value: o for o in plan.obligations}
-    assert set(by_role) == {"legal", "data_privacy_officer"}
+    got = _by_duty(plan)
+    expected = {("legal", "individual-notice"), ("data_privacy_officer", "individual-notice")}
+    if agencies:
+        expected.add(("legal", "consumer-reporting-agencies"))
+    assert set(got) == expected
+    notice = got[("legal", "individual-notice")]
     # 45 days of real time across the November change: 09:00 CST on the wall clock.
-    assert by_role["legal"].due_at == datetime(2026, 11, 4, 15, 0, tzinfo=UTC)
-    assert by_role["legal"].rules == legal_rules
-    assert len(by_role["legal"].citations) == len(legal_rules)
-    assert [str(p.email) for p in by_role["legal"].recipients] == ["attorney@city.example"]
+    assert notice.due_at == datetime(2026, 11, 4, 15, 0, tzinfo=UTC)
+    assert notice.rules == ("wi-134-98/notify-individuals-45d",)
+    assert [c.section for c in notice.citations] == ["(3)(a) Timing of notice"]
+    assert [str(p.email) for p in notice.recipients] == ["attorney@city.example"]
+    assert notice.action is not None
+    assert "no later than 45 days after the City learned of the acquisition" in notice.action
+    assert "knows of the unauthorized acquisition of personal information" in notice.action
+    assert "by mail or by a method the City has previously used" in notice.action
+    if agencies:
+        cra = got[("legal", "consumer-reporting-agencies")]
+        # Its own obligation: its own deadline, reminders, citation, action and reading.
+        assert cra.due_at == datetime(2026, 11, 4, 15, 0, tzinfo=UTC)
+        assert cra.rules == ("wi-134-98/consumer-reporting-agencies",)
+        assert [c.section for c in cra.citations] == [
+            "(2)(br) Notice to consumer reporting agencies"
+        ]
+        assert cra.reminders == (
+            cra.due_at - timedelta(days=7),
+            cra.due_at - timedelta(days=2),
+        )
+        assert notice.reminders == (
+            notice.due_at - timedelta(days=14),
+            notice.due_at - timedelta(days=7),
+            notice.due_at - timedelta(days=2),
+        )
+        assert cra.action is not None
+        assert "timing, distribution and content of the notices" in cra.action
+        assert cra.interpretation is not None
+        assert cra.interpretation.startswith("“without unreasonable delay” read as 45 days")
+        assert notice.interpretation is None
+        assert cra.escalation == () and notice.escalation != ()
 
 
 @pytest.mark.parametrize(("affected", "ag"), [(500, False), (501, True), (None, False)])
@@ -74,14 +104,128 @@ def test_california_notice_30_days_and_attorney_general_over_500(
         trigger="personal_information_acquired",
         since=confirmed,
     )
-    by_role = {o.role.value: o for o in plan.obligations}
-    assert set(by_role) == {"legal", "cdpo"}
-    assert by_role["cdpo"].due_at == datetime(2026, 11, 14, 17, 0, tzinfo=UTC)
-    expected = ("ca-breach-notice/notify-residents-30d",)
+    got = _by_duty(plan)
+    expected = {("legal", "resident-notice"), ("cdpo", "resident-notice")}
     if ag:
-        expected += ("ca-breach-notice/attorney-general-sample",)
-    assert by_role["legal"].rules == expected
+        expected.add(("legal", "attorney-general-sample"))
+    assert set(got) == expected
+    assert got[("cdpo", "resident-notice")].due_at == datetime(2026, 11, 14, 17, 0, tzinfo=UTC)
+    notice = got[("legal", "resident-notice")]
+    assert notice.due_at == datetime(2026, 11, 14, 17, 0, tzinfo=UTC)
+    assert notice.rules == ("ca-breach-notice/notify-residents-30d",)
     assert plan.opens == frozenset()
+
+
+def test_california_600_residents_two_legal_obligations_each_complete() -> None:
+    """The sample copy to the Attorney General is not folded into the residents' notice: one
+    acknowledgement cannot close both, and neither loses its reminders or its reading."""
+    confirmed = datetime.fromisoformat("2026-10-15T10:00:00-07:00")
+    packs = [load_pack(pack_path("san-jose")), load_pack(pack_path("ca-breach-notice"))]
+    plan = plan_for(
+        _report(600),
+        packs,
+        DIRECTORY,
+        confirmed,
+        trigger="personal_information_acquired",
+        since=confirmed,
+    )
+    got = _by_duty(plan)
+    notice, sample = got[("legal", "resident-notice")], got[("legal", "attorney-general-sample")]
+
+    assert notice.due_at == datetime(2026, 11, 14, 17, 0, tzinfo=UTC)  # 30 days
+    assert sample.due_at == datetime(2026, 11, 29, 17, 0, tzinfo=UTC)  # 30 + 15 days
+    assert notice.rules == ("ca-breach-notice/notify-residents-30d",)
+    assert sample.rules == ("ca-breach-notice/attorney-general-sample",)
+    assert [c.section for c in notice.citations] == ["(a)(2), as amended by SB 446 (2025)"]
+    assert [c.section for c in sample.citations] == ["(f), as amended by SB 446 (2025)"]
+    assert notice.citations[0].document == sample.citations[0].document
+    assert notice.citations[0].document == "California Civil Code § 1798.82"
+    assert notice.reminders == tuple(notice.due_at - timedelta(days=d) for d in (10, 3, 1))
+    assert sample.reminders == tuple(sample.due_at - timedelta(days=d) for d in (7, 2))
+    assert notice.interpretation is None
+    assert sample.interpretation is not None
+    assert sample.interpretation.startswith("“after resident notice” read as 45 days")
+    assert [lvl.notify for lvl in notice.escalation] == [[Role.CIO]]
+    assert sample.escalation == ()
+
+    assert notice.action is not None and sample.action is not None
+    for words in (
+        "most expedient time possible",
+        "no later than 30 calendar days",
+        '"Notice of Data Breach"',
+        '"What Happened"',
+        '"What Information Was Involved"',
+        '"What We Are Doing"',
+        '"What You Can Do"',
+        '"For More Information"',
+        "10-point type",
+        "types of personal information",
+        "date range of the breach",
+        "toll-free telephone numbers",
+    ):
+        assert words in notice.action, words
+    assert "Attorney General a single sample copy" in sample.action
+    assert "no personally identifiable information" in sample.action
+    assert "within 15 days of notifying them" in sample.action
+
+
+def test_every_statutory_rule_says_what_the_statute_asks() -> None:
+    for name in ("ca-breach-notice", "wi-134-98"):
+        pack = load_pack(pack_path(name))
+        for rule in pack.rules:
+            assert rule.action, f"{name}/{rule.id} has no action"
+            assert rule.duty, f"{name}/{rule.id} has no duty of its own"
+        assert len({r.duty for r in pack.rules}) == len(pack.rules)
+
+
+def test_security_incidents_are_read_in_hours_not_business_days() -> None:
+    """A security incident on a Friday evening cannot wait for Monday (San José, Sacramento)."""
+    friday_evening = datetime.fromisoformat("2026-05-22T19:00:00-07:00")
+    for name, rule_id, role in (
+        ("san-jose", "incident-response", "ciso"),
+        ("sacramento", "cybersecurity-incident", "iso"),
+    ):
+        pack = load_pack(pack_path(name))
+        rule = next(r for r in pack.rules if r.id == rule_id)
+        assert rule.within.interpretation == "security_incident"
+        assert rule.action
+        reading = pack.interpretations["security_incident"]
+        assert reading.deadline.after == timedelta(hours=4)
+        assert "this service's reading" in reading.note
+        assert f'"{name}.security_incident"' in reading.note
+        report = ReportFacts(
+            kind=IncidentKind.SECURITY,
+            department="Parks",
+            ai_system="x",
+            discovered_at=friday_evening,
+            reported_at=friday_evening,
+        )
+        plan = plan_for(report, [pack], DIRECTORY, friday_evening)
+        (o,) = [o for o in plan.obligations if o.role.value == role]
+        assert o.due_at == friday_evening + timedelta(hours=4)
+        assert o.interpretation is not None
+        assert o.interpretation.startswith("“security incident” read as 4 hours from discovery")
+
+    (pack,) = apply_interpretations(
+        [load_pack(pack_path("san-jose"))], {"san-jose.security_incident": "PT1H"}
+    )
+    assert pack.interpretations["security_incident"].deadline.after == timedelta(hours=1)
+
+
+def test_every_interpretation_note_says_it_is_this_services_reading() -> None:
+    for name in available_packs():
+        for word, reading in load_pack(pack_path(name)).interpretations.items():
+            assert "this service" in reading.note.lower(), f"{name}.{word}"
+            assert "per deployment" in reading.note, f"{name}.{word}"
+
+
+def test_milwaukee_layering_is_stated_as_an_interpretation() -> None:
+    pack = load_pack(pack_path("milwaukee-pd"))
+    assert pack.layers_on == "wisconsin-city"
+    assert pack.layers_on_note is not None
+    assert "Milwaukee" in pack.layers_on_note
+    assert "this service's interpretation" in pack.layers_on_note
+    assert "layers_on" in pack.layers_on_note
 
 
 def test_statutory_rules_do_not_fire_on_the_report() -> None:
@@ -122,7 +266,8 @@ def test_override_with_business_days() -> None:
         (
             "san-jose.promptyl",
             "PT4H",
-            "has no interpretation 'promptyl' (it has: no_time_stated, promptly)",
+            "has no interpretation 'promptyl' (it has: no_time_stated, promptly, "
+            "security_incident)",
         ),
         ("sanjose.promptly", "PT4H", "must be '<pack>.<word>' naming an active pack"),
         ("san-jose.promptly", "4 hours", "neither an ISO 8601 duration"),
@@ -134,11 +279,18 @@ def test_bad_override_is_an_error(key: str, value: str, message: str) -> None:
         apply_interpretations([load_pack(pack_path("san-jose"))], {key: value})
 
 
-def test_holiday_set_adds_a_public_calendar() -> None:
-    days = holiday_set([date(2026, 12, 24)], country="US", subdivision="CA", years=[2026])
-    assert date(2026, 12, 24) in days
-    assert date(2026, 11, 26) in days  # Thanksgiving
-    assert holiday_set([date(2026, 12, 24)]) == frozenset({date(2026, 12, 24)})
+def test_a_packs_calendar_joins_its_public_holidays_and_the_deployments_own() -> None:
+    calendar = calendar_for(load_pack(pack_path("san-jose")), [date(2026, 12, 24)])
+    assert calendar.name_of(date(2026, 11, 26)) == "Thanksgiving Day"  # California's calendar
+    assert calendar.name_of(date(2026, 11, 27)) == "Day After Thanksgiving"
+    assert calendar.name_of(date(2026, 3, 31)) == "Cesar Chavez Day"
+    assert date(2026, 12, 24) in calendar  # the deployment's INCIDENTS_HOLIDAYS
+    assert date(2026, 12, 23) not in calendar
+    # A public holiday the city works (the pack's open_on) is a business day after all.
+    assert date(2028, 2, 15) not in calendar
+    assert date(2028, 2, 15) in calendar_for(
+        load_pack(pack_path("san-jose")).model_copy(update={"open_on": []})
+    )
 
 
 def test_describe_pack_in_plain_words() -> None:

@@ -1,4 +1,5 @@
-"""Each shipped pack, table-driven: a report in, the exact obligations out (roles, people, UTC)."""
+"""Each shipped pack, table-driven: a report in, the exact obligations out (roles, duties,
+people, UTC, and the holidays that moved each deadline)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class Want:
     due: str  # exact UTC
     rules: tuple[str, ...]
     late: bool = False
+    duty: str = ""  # "" is being told of the report; a statute's duties have their own
+    holidays: tuple[str, ...] = ()  # the days off that moved the deadline, in words
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class Case:
     data: tuple[str, ...] = ()
     holidays: tuple[date, ...] = ()
     opens: frozenset[str] = field(default_factory=frozenset)
+    # A later event instead of the report: `now` is when the case confirmed acquisition.
+    trigger: str = "report"
+    affected: int | None = None
 
 
 CASES = [
@@ -103,7 +109,8 @@ CASES = [
         ),
     ),
     Case(
-        "san-jose data exposure after hours before a holiday weekend: Monday 17:00",
+        "san-jose data exposure after hours before a holiday weekend: the CISO in 4 real hours, "
+        "the CDPO on Monday 17:00",
         "san-jose",
         "data_exposure",
         "Housing",
@@ -111,12 +118,19 @@ CASES = [
         "2026-07-02T18:05:00-07:00",
         (
             Want(
-                "cdpo", ("cdpo@city.example",), "2026-07-07T00:00:00Z", ("san-jose/privacy-cdpo",)
+                "cdpo",
+                ("cdpo@city.example",),
+                "2026-07-07T00:00:00Z",
+                ("san-jose/privacy-cdpo",),
+                holidays=(
+                    "a holiday set for this deployment (INCIDENTS_HOLIDAYS); "
+                    "Independence Day (observed), Fri 3 Jul 2026",
+                ),
             ),
             Want(
                 "ciso",
                 ("ciso@city.example",),
-                "2026-07-07T00:00:00Z",
+                "2026-07-03T05:00:00Z",
                 ("san-jose/incident-response",),
             ),
         ),
@@ -125,7 +139,8 @@ CASES = [
         opens=frozenset({"security_case"}),
     ),
     Case(
-        "san-jose same report without the holiday: Friday 17:00",
+        "san-jose same report, no holidays set by the deployment: California's calendar still "
+        "skips the observed Independence Day: the CDPO on Monday 17:00",
         "san-jose",
         "data_exposure",
         "Housing",
@@ -133,12 +148,16 @@ CASES = [
         "2026-07-02T18:05:00-07:00",
         (
             Want(
-                "cdpo", ("cdpo@city.example",), "2026-07-04T00:00:00Z", ("san-jose/privacy-cdpo",)
+                "cdpo",
+                ("cdpo@city.example",),
+                "2026-07-07T00:00:00Z",
+                ("san-jose/privacy-cdpo",),
+                holidays=("Independence Day (observed), Fri 3 Jul 2026",),
             ),
             Want(
                 "ciso",
                 ("ciso@city.example",),
-                "2026-07-04T00:00:00Z",
+                "2026-07-03T05:00:00Z",
                 ("san-jose/incident-response",),
             ),
         ),
@@ -160,7 +179,8 @@ CASES = [
         opens=frozenset({"sunset_review"}),
     ),
     Case(
-        "san-jose prohibited use",
+        "san-jose prohibited use: the CDPO, who ensures policy compliance (the policy names no "
+        "one else)",
         "san-jose",
         "prohibited_use",
         "Parks",
@@ -170,13 +190,24 @@ CASES = [
             Want(
                 "cdpo", ("cdpo@city.example",), "2026-04-09T00:00:00Z", ("san-jose/prohibited-use",)
             ),
+        ),
+    ),
+    Case(
+        "san-jose security incident on a Friday evening: the CISO in 4 real hours, not Monday",
+        "san-jose",
+        "security",
+        "Parks",
+        "2026-05-22T19:00:00-07:00",
+        "2026-05-22T19:05:00-07:00",
+        (
             Want(
-                "employee_relations",
-                ("employee.relations@city.example",),
-                "2026-04-09T00:00:00Z",
-                ("san-jose/prohibited-use",),
+                "ciso",
+                ("ciso@city.example",),
+                "2026-05-23T06:00:00Z",
+                ("san-jose/incident-response",),
             ),
         ),
+        opens=frozenset({"security_case"}),
     ),
     Case(
         "san-jose report no rule matches: triage to the CISO",
@@ -211,7 +242,7 @@ CASES = [
         ),
     ),
     Case(
-        "sacramento security incident with PII: ISO and AIO",
+        "sacramento security incident with PII: the ISO in 4 real hours, the AIO next day",
         "sacramento",
         "security",
         "Parks",
@@ -222,7 +253,7 @@ CASES = [
             Want(
                 "iso",
                 ("iso@city.example",),
-                "2026-04-08T00:00:00Z",
+                "2026-04-06T20:00:00Z",
                 ("sacramento/cybersecurity-incident",),
             ),
         ),
@@ -258,8 +289,67 @@ CASES = [
         "Parks",
         "2026-11-25T12:00:00-08:00",
         "2026-11-25T12:05:00-08:00",
-        (Want("aio", ("aio@city.example",), "2026-12-01T01:00:00Z", ("sacramento/triage",)),),
+        (
+            Want(
+                "aio",
+                ("aio@city.example",),
+                "2026-12-01T01:00:00Z",
+                ("sacramento/triage",),
+                holidays=(
+                    "a holiday set for this deployment (INCIDENTS_HOLIDAYS); Thanksgiving Day, "
+                    "Thu 26 Nov 2026",
+                    "a holiday set for this deployment (INCIDENTS_HOLIDAYS); Day After "
+                    "Thanksgiving, Fri 27 Nov 2026",
+                ),
+            ),
+        ),
         holidays=THANKSGIVING,
+    ),
+    Case(
+        "sacramento harm over Thanksgiving, no holidays set: California's calendar closes "
+        "Thursday and Friday",
+        "sacramento",
+        "harm",
+        "Parks",
+        "2026-11-25T12:00:00-08:00",
+        "2026-11-25T12:05:00-08:00",
+        (
+            Want(
+                "aio",
+                ("aio@city.example",),
+                "2026-12-01T01:00:00Z",
+                ("sacramento/triage",),
+                holidays=(
+                    "Thanksgiving Day, Thu 26 Nov 2026",
+                    "Day After Thanksgiving, Fri 27 Nov 2026",
+                ),
+            ),
+        ),
+    ),
+    Case(
+        "sacramento malfunction on the Friday before Memorial Day: Tuesday 17:00 PDT, not the "
+        "holiday Monday",
+        "sacramento",
+        "malfunction",
+        "Parks",
+        "2026-05-22T10:00:00-07:00",
+        "2026-05-22T10:05:00-07:00",
+        (
+            Want(
+                "cio",
+                ("cio@city.example",),
+                "2026-05-27T00:00:00Z",
+                ("sacramento/malfunction-promptly",),
+                holidays=("Memorial Day, Mon 25 May 2026",),
+            ),
+            Want(
+                "supervisor",
+                ("parks.supervisor@city.example",),
+                "2026-05-27T00:00:00Z",
+                ("sacramento/malfunction-promptly",),
+                holidays=("Memorial Day, Mon 25 May 2026",),
+            ),
+        ),
     ),
     # --- redondo-beach (America/Los_Angeles) --------------------------------------------------
     Case(
@@ -356,7 +446,8 @@ CASES = [
         opens=frozenset({"security_case"}),
     ),
     Case(
-        "wisconsin-city biased output: two rules, one department head, the earlier deadline",
+        "wisconsin-city biased output: the Department Head's two duties stay apart, the next-day "
+        "bias notice and the 10-business-day assessment",
         "wisconsin-city",
         "discriminatory_output",
         "Parks",
@@ -367,12 +458,20 @@ CASES = [
                 "department_head",
                 ("parks.director@city.example",),
                 "2026-10-27T22:00:00Z",
-                ("wisconsin-city/bias-remediation", "wisconsin-city/output-assessment"),
+                ("wisconsin-city/bias-remediation",),
+            ),
+            Want(
+                "department_head",
+                ("parks.director@city.example",),
+                "2026-11-09T23:00:00Z",
+                ("wisconsin-city/output-assessment",),
+                duty="output-assessment",
             ),
         ),
     ),
     Case(
-        "wisconsin-city inaccurate output: assessment in 10 business days across fall-back",
+        "wisconsin-city inaccurate output: assessment in 10 business days across fall-back, "
+        "and past Veterans Day, which Wisconsin's public calendar keeps",
         "wisconsin-city",
         "inaccurate_output",
         "Parks",
@@ -382,8 +481,10 @@ CASES = [
             Want(
                 "department_head",
                 ("parks.director@city.example",),
-                "2026-11-12T23:00:00Z",
+                "2026-11-13T23:00:00Z",
                 ("wisconsin-city/output-assessment",),
+                duty="output-assessment",
+                holidays=("Veterans Day, Wed 11 Nov 2026",),
             ),
         ),
     ),
@@ -400,9 +501,49 @@ CASES = [
                 ("parks.director@city.example",),
                 "2026-11-13T23:00:00Z",
                 ("wisconsin-city/output-assessment",),
+                duty="output-assessment",
+                holidays=(
+                    "a holiday set for this deployment (INCIDENTS_HOLIDAYS); Veterans Day, "
+                    "Wed 11 Nov 2026",
+                ),
             ),
         ),
         holidays=(VETERANS_DAY,),
+    ),
+    Case(
+        "wisconsin-city unapproved tool with CJI: two rules, one IT Department notice (both are "
+        "being told of the report), the earlier deadline",
+        "wisconsin-city",
+        "unauthorized_tool",
+        "Parks",
+        "2026-04-07T09:00:00-05:00",
+        "2026-04-07T09:05:00-05:00",
+        (
+            Want(
+                "it_department",
+                ("it@city.example",),
+                "2026-04-07T18:00:00Z",
+                ("wisconsin-city/cjis-data", "wisconsin-city/unapproved-system"),
+            ),
+        ),
+        data=("cji",),
+        opens=frozenset({"security_case"}),
+    ),
+    Case(
+        "wisconsin-city prohibited use: the IT Department, whose approval every AI usage needs",
+        "wisconsin-city",
+        "prohibited_use",
+        "Parks",
+        "2026-04-07T09:00:00-05:00",
+        "2026-04-07T09:05:00-05:00",
+        (
+            Want(
+                "it_department",
+                ("it@city.example",),
+                "2026-04-08T22:00:00Z",
+                ("wisconsin-city/prohibited-use",),
+            ),
+        ),
     ),
     Case(
         "wisconsin-city harm (no rule): triage to the IT Department",
@@ -445,7 +586,14 @@ CASES = [
                 "department_head",
                 ("police.chief@city.example",),
                 "2026-10-27T22:00:00Z",
-                ("wisconsin-city/bias-remediation", "wisconsin-city/output-assessment"),
+                ("wisconsin-city/bias-remediation",),
+            ),
+            Want(
+                "department_head",
+                ("police.chief@city.example",),
+                "2026-11-09T23:00:00Z",
+                ("wisconsin-city/output-assessment",),
+                duty="output-assessment",
             ),
         ),
     ),
@@ -461,12 +609,20 @@ CASES = [
                 "department_head",
                 ("parks.director@city.example",),
                 "2026-10-27T22:00:00Z",
-                ("wisconsin-city/bias-remediation", "wisconsin-city/output-assessment"),
+                ("wisconsin-city/bias-remediation",),
+            ),
+            Want(
+                "department_head",
+                ("parks.director@city.example",),
+                "2026-11-09T23:00:00Z",
+                ("wisconsin-city/output-assessment",),
+                duty="output-assessment",
             ),
         ),
     ),
     Case(
-        "layered: Police harm is covered by the department (no city triage)",
+        "layered: Police harm, which no sentence of the SOP or the city policy addresses, goes "
+        "to the department's triage before the city's",
         "wisconsin-city,milwaukee-pd",
         "harm",
         "Police",
@@ -477,15 +633,57 @@ CASES = [
                 "ai_coordinator",
                 ("mpd.ai.coordinator@city.example",),
                 "2026-03-09T22:00:00Z",
-                ("milwaukee-pd/human-verification",),
-            ),
-            Want(
-                "supervisor",
-                ("police.supervisor@city.example",),
-                "2026-03-09T22:00:00Z",
-                ("milwaukee-pd/human-verification",),
+                ("milwaukee-pd/triage",),
             ),
         ),
+    ),
+    Case(
+        "layered: Police prohibited use (e.g. surveillance) goes to the city's IT Department and "
+        "the department's AI coordinator, citing their duties, not one prohibition",
+        "wisconsin-city,milwaukee-pd",
+        "prohibited_use",
+        "Police",
+        "2026-03-10T09:00:00-05:00",
+        "2026-03-10T09:05:00-05:00",
+        (
+            Want(
+                "ai_coordinator",
+                ("mpd.ai.coordinator@city.example",),
+                "2026-03-11T22:00:00Z",
+                ("milwaukee-pd/prohibited-use",),
+            ),
+            Want(
+                "it_department",
+                ("it@city.example",),
+                "2026-03-11T22:00:00Z",
+                ("wisconsin-city/prohibited-use",),
+            ),
+        ),
+    ),
+    Case(
+        "layered: Police inaccurate output on a public-facing system: the AI coordinator's audit "
+        "and the Department Head's assessment",
+        "wisconsin-city,milwaukee-pd",
+        "inaccurate_output",
+        "Police",
+        "2026-03-10T09:00:00-05:00",
+        "2026-03-10T09:05:00-05:00",
+        (
+            Want(
+                "ai_coordinator",
+                ("mpd.ai.coordinator@city.example",),
+                "2026-03-11T22:00:00Z",
+                ("milwaukee-pd/trustworthiness-audit",),
+            ),
+            Want(
+                "department_head",
+                ("police.chief@city.example",),
+                "2026-03-24T22:00:00Z",
+                ("wisconsin-city/output-assessment",),
+                duty="output-assessment",
+            ),
+        ),
+        system="Benefits Chatbot",
     ),
     Case(
         "layered: Parks harm gets the city's triage",
@@ -531,12 +729,6 @@ CASES = [
                 "2026-03-09T22:00:00Z",
                 ("milwaukee-pd/sensitive-data-public-ai",),
             ),
-            Want(
-                "supervisor",
-                ("police.supervisor@city.example",),
-                "2026-03-09T22:00:00Z",
-                ("milwaukee-pd/sensitive-data-public-ai",),
-            ),
         ),
         data=("cji", "pii"),
         opens=frozenset({"security_case"}),
@@ -557,6 +749,104 @@ CASES = [
             ),
         ),
     ),
+    # --- statutes: opened when a case confirms acquisition, one obligation per duty -----------
+    Case(
+        "california, 600 residents: the City Attorney gets two obligations, the notices to "
+        "residents (30 days) and the Attorney General's sample copy (45 days)",
+        "san-jose,ca-breach-notice",
+        "data_exposure",
+        "Parks",
+        "2026-10-12T09:00:00-07:00",
+        "2026-10-15T10:00:00-07:00",
+        (
+            Want(
+                "cdpo",
+                ("cdpo@city.example",),
+                "2026-11-14T17:00:00Z",
+                ("ca-breach-notice/notify-residents-30d",),
+                duty="resident-notice",
+            ),
+            Want(
+                "legal",
+                ("attorney@city.example",),
+                "2026-11-14T17:00:00Z",
+                ("ca-breach-notice/notify-residents-30d",),
+                duty="resident-notice",
+            ),
+            Want(
+                "legal",
+                ("attorney@city.example",),
+                "2026-11-29T17:00:00Z",
+                ("ca-breach-notice/attorney-general-sample",),
+                duty="attorney-general-sample",
+            ),
+        ),
+        data=("pii",),
+        trigger="personal_information_acquired",
+        affected=600,
+    ),
+    Case(
+        "wisconsin, 1,200 individuals: the City Attorney gets two obligations, the notices to "
+        "individuals and the consumer reporting agencies, both 45 days",
+        "wisconsin-city,wi-134-98",
+        "data_exposure",
+        "Parks",
+        "2026-09-18T09:00:00-05:00",
+        "2026-09-20T10:00:00-05:00",
+        (
+            Want(
+                "data_privacy_officer",
+                ("privacy@city.example",),
+                "2026-11-04T15:00:00Z",
+                ("wi-134-98/notify-individuals-45d",),
+                duty="individual-notice",
+            ),
+            Want(
+                "legal",
+                ("attorney@city.example",),
+                "2026-11-04T15:00:00Z",
+                ("wi-134-98/notify-individuals-45d",),
+                duty="individual-notice",
+            ),
+            Want(
+                "legal",
+                ("attorney@city.example",),
+                "2026-11-04T15:00:00Z",
+                ("wi-134-98/consumer-reporting-agencies",),
+                duty="consumer-reporting-agencies",
+            ),
+        ),
+        data=("pii",),
+        trigger="personal_information_acquired",
+        affected=1200,
+    ),
+    Case(
+        "wisconsin, 999 individuals: no consumer-reporting-agency obligation",
+        "wisconsin-city,wi-134-98",
+        "data_exposure",
+        "Parks",
+        "2026-09-18T09:00:00-05:00",
+        "2026-09-20T10:00:00-05:00",
+        (
+            Want(
+                "data_privacy_officer",
+                ("privacy@city.example",),
+                "2026-11-04T15:00:00Z",
+                ("wi-134-98/notify-individuals-45d",),
+                duty="individual-notice",
+            ),
+            Want(
+                "legal",
+                ("attorney@city.example",),
+                "2026-11-04T15:00:00Z",
+                ("wi-134-98/notify-individuals-45d",),
+                duty="individual-notice",
+            ),
+        ),
+        data=("pii",),
+        trigger="personal_information_acquired",
+        affected=999,
+    ),
 ]
 
 
@@ -575,19 +865,34 @@ def test_obligations(case: Case) -> None:
         discovered_at=datetime.fromisoformat(case.discovered),
         reported_at=now,
         data_categories=frozenset(DataCategory(d) for d in case.data),
+        affected_count=case.affected,
     )
-    plan = plan_for(report, _packs(case.packs), DIRECTORY, now, holidays=case.holidays)
-    got = {
-        o.role.value: Want(
+    later = case.trigger != "report"
+    plan = plan_for(
+        report,
+        _packs(case.packs),
+        DIRECTORY,
+        now,
+        holidays=case.holidays,
+        trigger=case.trigger,  # type: ignore[arg-type]
+        since=now if later else None,
+    )
+    # One obligation per role and duty: a role may have several, so key by both.
+    got = [
+        Want(
             o.role.value,
             tuple(str(p.email) for p in o.recipients),
             o.due_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             o.rules,
             o.late,
+            o.duty,
+            o.holidays,
         )
         for o in plan.obligations
-    }
-    assert got == {w.role: w for w in case.want}
+    ]
+    keys = [(w.role, w.duty) for w in got]
+    assert len(set(keys)) == len(keys), f"two obligations for one role and duty: {keys}"
+    assert {(w.role, w.duty): w for w in got} == {(w.role, w.duty): w for w in case.want}
     assert plan.opens == case.opens
     for o in plan.obligations:
         assert o.due_at.tzinfo is not None
