@@ -92,10 +92,17 @@ class ConsumerRunner:
         self._types = types_of(consumer)
 
     async def run(self) -> None:
-        await self.source.start()
+        """Read and handle until cancelled. While the log cannot be read (the database or the
+        broker is away), try again with backoff: nothing is lost, since nothing was committed."""
+        reading = retrying(f"{self.consumer.name}: reading its events", most=5.0)
+        async for attempt in reading:
+            with attempt:
+                await self.source.start()
         try:
             while True:
-                await self.drain_once()
+                async for attempt in reading:
+                    with attempt:
+                        await self.drain_once()
         finally:
             await self.source.stop()
 

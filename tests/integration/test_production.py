@@ -300,7 +300,7 @@ async def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing(
         worker.stop()
 
 
-async def test_an_instance_without_its_database_says_it_is_not_ready(client, runtime):
+async def test_an_instance_without_its_database_says_it_is_not_ready(client, runtime, smtp_server):
     from infra.db import make_engine, make_sessions
     from tests.harness.kafka import free_port
 
@@ -314,9 +314,14 @@ async def test_an_instance_without_its_database_says_it_is_not_ready(client, run
         body = await answer.json()
         assert body["status"] == "unavailable"
         assert body["database"].startswith("cannot reach the database")
+        await asyncio.sleep(1.2)  # long enough for every reader of the log to meet the outage
     finally:
         runtime.uows.sessions = kept
         await gone.dispose()
+    # Its consumers and delivery lived through the outage: a report filed now is told to all.
+    await asyncio.sleep(0.5)  # the readers' first retry, well within the backoff's 5 s ceiling
+    assert (await client.post("/api/v1/reports", json=harm_report())).status == 201
+    await smtp_server.wait_for(3, timeout=15)
 
 
 async def test_a_worker_hears_at_once_of_events_a_web_instance_commits_even_after_reconnecting(
