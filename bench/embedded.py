@@ -152,6 +152,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
         env.update(INCIDENTS_HOME=home, INCIDENTS_SMTP_URL=f"smtp://127.0.0.1:{smtp.port}")
+        # Every bench client is one address: the per-client intake limit would measure itself.
+        env.update(INCIDENTS_RATE_LIMITS="intake=0")
         service = subprocess.Popen(
             [str(Path(sys.executable).parent / "incidents"), "serve", "--port", str(port)],
             env=env,

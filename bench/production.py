@@ -233,6 +233,8 @@ class Deployment:
             INCIDENTS_KAFKA_TOPIC=self.topic,
             INCIDENTS_SMTP_URL=self.smtp.url,
             INCIDENTS_SECRET_KEY="bench",
+            # Every bench client is one address: the per-client intake limit would measure itself.
+            INCIDENTS_RATE_LIMITS="intake=0",
             INCIDENTS_HOME=self.home,
         )
         return env

@@ -7,6 +7,7 @@ A new concept's model is added here.
 from sqlmodel import SQLModel
 
 from incidents.kernel.eventlog import ConsumerPosition, DeadLetter, EventRow, HandledEvent
+from incidents.kernel.throttle import RateWindow
 from incidents.notices.model import Notice
 from incidents.obligations.model import ClockRow, Obligation
 from incidents.reports.model import Report
@@ -21,6 +22,7 @@ __all__ = [
     "HandledEvent",
     "Notice",
     "Obligation",
+    "RateWindow",
     "Report",
     "metadata",
 ]

@@ -193,8 +193,9 @@ async def build(
         readers.append(embedded.wake)
     secret = settings.resolved_secret_key()
     base = (settings.base_url or base_url).rstrip("/")
+    smtp_url = settings.smtp_url.get_secret_value() if settings.smtp_url is not None else None
     mailer = mailer or mailer_for(
-        settings.smtp_url, settings.outbox_mail_dir, connections=settings.smtp_connections
+        smtp_url, settings.outbox_mail_dir, connections=settings.smtp_connections
     )
     delivery = Delivery(
         uows,

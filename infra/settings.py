@@ -3,24 +3,69 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import date
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, overload
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from incidents.kernel.throttle import Limit
+
+IPNetwork = IPv4Network | IPv6Network
+
+# A query parameter that carries a password (asyncpg and libpq take `password=`).
+_PASSWORD_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pwd|pass)=)[^&#]*")
+
+
+def without_password(url: str) -> str:
+    """`url` safe to show: its password, if any, replaced by ***.
+
+    Works on the raw text, not on a parsed URL, so that a URL with an unencoded `/`, `#`, `?`
+    or `@` in its password is never shown whole: everything between the user's `:` and the last
+    `@` is hidden (at worst, a little more than the password).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:  # not a URL; hide whatever could be credentials
+        scheme, rest = "", url
+    userinfo, at, location = rest.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        if colon:
+            userinfo = f"{user}:***"
+        rest = f"{userinfo}@{location}"
+    rest = _PASSWORD_PARAM.sub(r"\1***", rest)
+    return f"{scheme}{sep}{rest}"
+
+
+class SecretUrl(SecretStr):
+    """A URL that may hold a password: `repr` hides it whole, as for any `SecretStr`; `str`
+    (and so an f-string) gives the URL with its password replaced by ***. The raw value, to
+    connect with, is `get_secret_value()`."""
+
+    def __str__(self) -> str:
+        return without_password(self.get_secret_value())
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INCIDENTS_", extra="ignore")
+    # hide_input_in_errors: a value refused by validation (a URL with a password, the secret
+    # key) is never repeated in the error.
+    model_config = SettingsConfigDict(
+        env_prefix="INCIDENTS_", extra="ignore", hide_input_in_errors=True
+    )
 
     home: Path = Field(
         default=Path("incidents-data"),
         description="data folder: the embedded database, outgoing mail when no SMTP server is set",
     )
-    database_url: str | None = Field(
-        default=None, description="default: an SQLite file in INCIDENTS_HOME"
+    database_url: SecretUrl | None = Field(
+        default=None,
+        description="default: an SQLite file in INCIDENTS_HOME; "
+        "shown only with its password hidden",
     )
     policy: Annotated[list[str], NoDecode] = Field(
         default=["san-jose"], description="comma-separated policy pack names or pack file paths"
@@ -28,9 +73,10 @@ class Settings(BaseSettings):
     directory: Path | None = Field(
         default=None, description="the people behind each role; default: the demo directory"
     )
-    smtp_url: str | None = Field(
+    smtp_url: SecretUrl | None = Field(
         default=None,
-        description="e.g. smtp://user:pass@mail.example:587?starttls=1; unset: mail goes to files",
+        description="e.g. smtp://user:pass@mail.example:587?starttls=1; unset: mail goes to files; "
+        "shown only with its password hidden",
     )
     smtp_connections: int = Field(
         # Sending is bound by round trips, not by CPU: on a busy machine a message takes ~20 ms
@@ -44,7 +90,8 @@ class Settings(BaseSettings):
     base_url: str | None = Field(default=None, description="address used in links in emails")
     secret_key: SecretStr | None = Field(
         default=None,
-        description="signs acknowledgement links; default: generated in INCIDENTS_HOME",
+        description="signs acknowledgement links; default: generated in INCIDENTS_HOME "
+        "(required by `incidents web` and `worker` on PostgreSQL: the same on every instance)",
     )
     kafka_bootstrap: str | None = Field(
         default=None, description="host:port of Kafka; unset: events use the database log"
@@ -55,6 +102,7 @@ class Settings(BaseSettings):
     )
     kafka_consumer_options: Annotated[dict[str, Any], NoDecode] = Field(
         default_factory=dict,
+        repr=False,  # may hold a SASL password
         description='more aiokafka consumer settings, JSON, e.g. {"session_timeout_ms": 10000}',
     )
     delivery_lease_seconds: float = Field(
@@ -71,6 +119,81 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=64 * 1024, description="largest accepted request body")
     clock_tick_seconds: float = Field(default=1.0, description="how often due clocks are swept")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="more host names the web answers to, comma-separated, besides the base "
+        "URL's and the loopback names (e.g. the name a load balancer's health check uses)",
+    )
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=lambda: [ip_network("127.0.0.0/8"), ip_network("::1/128")],
+        description="proxies whose X-Forwarded-For names the client, comma-separated "
+        "addresses or networks (e.g. 10.0.0.0/8); rate limits count per client",
+    )
+    rate_limits: Annotated[dict[str, Limit], NoDecode] = Field(
+        default_factory=dict,
+        description="per-client limits, e.g. intake=300/minute,lookup=60/minute,ack=60/minute "
+        "(0 turns one off); unset ones keep their defaults",
+    )
+
+    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_list(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _limits(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        limits: dict[str, Limit] = {}
+        for item in filter(None, (p.strip() for p in v.split(","))):
+            purpose, _, rate = item.partition("=")
+            if purpose.strip() not in ("intake", "lookup", "ack"):
+                raise ValueError(f"{item!r}: name intake, lookup or ack, e.g. lookup=60/minute")
+            limits[purpose.strip()] = Limit.parse(rate)
+        return limits
+
+    @field_validator("database_url", "smtp_url", "secret_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: Any) -> Any:
+        # `INCIDENTS_SECRET_KEY=` (an .env line left empty) is no key, not an empty one.
+        if isinstance(v, str) and not v.strip():
+            return None
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: SecretUrl | None) -> SecretUrl | None:
+        if v is not None:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                make_url(v.get_secret_value())
+            except ArgumentError:
+                raise ValueError(
+                    "not a database URL; e.g. postgresql+asyncpg://user:password@host/incidents "
+                    "(percent-encode any of : / ? # @ in the password)"
+                ) from None
+        return v
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, v: SecretUrl | None) -> SecretUrl | None:
+        if v is not None:
+            parts = urlsplit(v.get_secret_value())
+            if parts.scheme not in ("smtp", "smtps"):
+                raise ValueError("must start with smtp:// or smtps://")
+            try:
+                parts.port  # noqa: B018  (raises on a port that is not a number)
+            except ValueError:
+                raise ValueError(
+                    "not an SMTP URL; e.g. smtp://user:password@mail.example:587?starttls=1 "
+                    "(percent-encode any of : / ? # @ in the password)"
+                ) from None
+        return v
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -94,9 +217,28 @@ class Settings(BaseSettings):
         return v
 
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        """The database to connect to (with its password: never show it; see `safe_url`)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{(self.home / 'incidents.db').resolve()}"
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether several processes may share the database: any but SQLite (PostgreSQL)."""
+        return not self.resolved_database_url().startswith("sqlite")
+
+    @overload
+    def safe_url(self, which: Literal["database"]) -> str: ...
+    @overload
+    def safe_url(self, which: Literal["smtp"]) -> str | None: ...
+    def safe_url(self, which: Literal["database", "smtp"]) -> str | None:
+        """The database's or the mail server's URL, safe to print or log: its password replaced
+        by ***, e.g. smtp://user:***@mail.example:587. The only way a URL setting is shown.
+        The database's is the one in use (the SQLite default when unset); the mail server's is
+        None when unset."""
+        if which == "database":
+            return without_password(self.resolved_database_url())
+        return None if self.smtp_url is None else without_password(self.smtp_url.get_secret_value())
 
     def resolved_secret_key(self) -> bytes:
         """The configured key, or one generated once and kept in the data folder."""

@@ -151,3 +151,12 @@ class ServiceProcess:
                 self.process.wait(10)
             except Exception:
                 self.kill()
+
+
+async def with_token(client, page: str, fields: dict[str, str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """A form's fields with the token the page gave (and its cookie kept by the client), as a
+    browser would post them."""
+    html = await (await client.get(page)).text()
+    token = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert token, f"no form token on {page}"
+    return {**fields, "csrf": token.group(1)}

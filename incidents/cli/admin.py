@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from incidents.cli.common import fail, safe_url, settings, with_runtime
+from incidents.cli.common import fail, settings, with_runtime
 from incidents.kernel.errors import DomainError
 from incidents.reports import service as reports
 from incidents.reports.model import Report
@@ -21,9 +21,9 @@ def migrate() -> None:
     """Bring the database schema up to date (safe to run twice, or from several instances)."""
     from infra.migrate import migrate as run_migrations
 
-    url = settings().resolved_database_url()
-    typer.echo(f"migrating {safe_url(url)} …")
-    asyncio.run(run_migrations(url))
+    config = settings()
+    typer.echo(f"migrating {config.safe_url('database')} …")
+    asyncio.run(run_migrations(config.resolved_database_url()))
     typer.echo("the database schema is up to date")
 
 

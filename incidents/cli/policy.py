@@ -247,10 +247,10 @@ def _trigger(text: str) -> Trigger:
 
 def _deployment(policy: str | None, directory: Path | None) -> PolicySet:
     """The packs, directory and holidays the running service would use, with the options given."""
+    from incidents.cli.common import settings as read_settings
     from infra.bootstrap import load_policy
-    from infra.settings import Settings
 
-    settings = Settings()
+    settings = read_settings()  # a setting at fault is named plainly, not with a traceback
     if policy:
         settings.policy = [p.strip() for p in policy.split(",") if p.strip()]
     if directory:

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import TYPE_CHECKING
 
 import typer
 from aiohttp import web
 
-from incidents.cli.common import configure_logging, fail, settings
+from incidents.cli.common import (
+    configure_logging,
+    data_folder_lock,
+    fail,
+    require_shared_secret,
+    settings,
+)
 from incidents.policy import PolicyError
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
 
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8080, help="port to listen on"),
 ) -> None:
-    """Run everything in one process: the web pages and API, the consumers and the clocks."""
+    """Run everything in one process: the web pages and API, the consumers and the clocks.
+
+    One per data folder: a second `serve` on the same INCIDENTS_HOME stops at once."""
     _run_web(host, port, workers=True)
 
 
@@ -29,10 +41,18 @@ def web_only(
 
 
 def _run_web(host: str, port: int, *, workers: bool) -> None:
+    command = "serve" if workers else "web"
+    config = settings()
+    if not workers:
+        require_shared_secret(config, command)
+    with data_folder_lock(config, command):
+        _start_web(config, host, port, workers=workers)
+
+
+def _start_web(config: Settings, host: str, port: int, *, workers: bool) -> None:
     from incidents.web.app import create_app
     from infra.bootstrap import build, load_policy
 
-    config = settings()
     try:
         load_policy(config)  # fail fast, before binding a port, with the file and the problem
     except PolicyError as exc:
@@ -44,7 +64,7 @@ def _run_web(host: str, port: int, *, workers: bool) -> None:
         runtime = await build(config, base_url=f"http://{shown_host}:{port}")
         return create_app(runtime, workers=workers)
 
-    mail = config.smtp_url or f"files in {config.outbox_mail_dir.resolve()} (see /mail)"
+    mail = config.safe_url("smtp") or f"files in {config.outbox_mail_dir.resolve()} (see /mail)"
     typer.echo(
         f"AI incident service on http://{shown_host}:{port}  "
         f"(data: {config.home.resolve()}; policy: {', '.join(config.policy)}; mail: {mail})"
@@ -59,9 +79,15 @@ def worker(
     clocks: bool = typer.Option(True, help="also keep the clocks (reminders and deadlines)"),
 ) -> None:
     """Run the outbox relay, consumers, mail delivery and clocks, without the web server."""
+    config = settings()
+    require_shared_secret(config, "worker")
+    with data_folder_lock(config, "worker"):
+        _run_worker(config, consumer, clocks=clocks)
+
+
+def _run_worker(config: Settings, consumer: list[str] | None, *, clocks: bool) -> None:
     from infra.bootstrap import build
 
-    config = settings()
     configure_logging()
 
     async def main() -> None:

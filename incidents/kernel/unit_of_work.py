@@ -104,6 +104,7 @@ class UnitOfWorkFactory:
         self._on_events = on_events
         engine = sessions.kw["bind"]  # the engine the sessions were made for
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.dialect: str = engine.dialect.name  # "sqlite" or "postgresql"
 
     async def execute(self, statement: Executable) -> list[Row[Any]]:
         """Run one statement that writes no events, atomically on its own; its rows, if any.

@@ -15,14 +15,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from incidents.kernel.errors import InvalidInput
+from sqlalchemy.exc import IntegrityError
+
+from incidents.kernel.errors import DomainError, InvalidInput
 from incidents.kernel.time import Now
 from incidents.kernel.unit_of_work import UnitOfWorkFactory
 from incidents.policy import PolicySet
 from incidents.reports import service
 from incidents.reports.model import Channel
 from incidents.reports.schemas import NewReport
-from incidents.reports.service import Draft, Filed
+from incidents.reports.service import Draft, Filed, Idempotency
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,15 @@ class Intake:
         self._waiting: list[Waiting] = []
         self._running: set[asyncio.Task[None]] = set()
 
-    async def file(self, report: NewReport, channel: Channel) -> Filed:
-        """Record the report with its obligations and announce it; return once committed."""
+    async def file(
+        self, report: NewReport, channel: Channel, idempotency: Idempotency | None = None
+    ) -> Filed:
+        """Record the report with its obligations and announce it; return once committed.
+
+        With `idempotency`, a report already filed with the same key raises DuplicateKey.
+        """
         future: asyncio.Future[Filed] = asyncio.get_running_loop().create_future()
-        self._waiting.append((Draft(report, channel), future))
+        self._waiting.append((Draft(report, channel, idempotency), future))
         # Count live writers only: a writer that has just finished stays in `_running` until its
         # done callback runs, and a filer woken by that writer's last batch runs before it.
         if sum(not task.done() for task in self._running) < self._writers:
@@ -92,8 +99,21 @@ class Intake:
                 _settle(future, result=one)
 
     async def _file(self, drafts: Sequence[Draft]) -> list[Filed]:
-        async with self._uows() as uow:
-            return await service.file_reports(drafts, uow=uow, policy=self._policy, now=self._now())
+        try:
+            async with self._uows() as uow:
+                return await service.file_reports(
+                    drafts, uow=uow, policy=self._policy, now=self._now()
+                )
+        except IntegrityError:
+            # Alone (a batch that fails is written a report at a time), a keyed report that
+            # breaks a unique index met its key, filed a moment ago by a retry.
+            if len(drafts) == 1 and drafts[0].idempotency is not None:
+                raise DuplicateKey(drafts[0].idempotency.key) from None
+            raise
+
+
+class DuplicateKey(DomainError):
+    """A report with this Idempotency-Key was filed meanwhile (a retry that raced the first)."""
 
 
 def _settle(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
@@ -21,6 +23,7 @@ class Channel(StrEnum):
 
 class Report(SQLModel, table=True):
     __tablename__ = "reports"
+    __table_args__ = (sa.Index("ix_reports_idempotency_key", "idempotency_key", unique=True),)
 
     number: int | None = Field(default=None, primary_key=True)  # the reference: AI-2026-000123
     id: str = Field(unique=True, max_length=36)
@@ -37,6 +40,10 @@ class Report(SQLModel, table=True):
     policies: list[str] = json_field(default_factory=list)
     channel: Channel = enum_field(Channel, default=Channel.API)
     receipt_hash: str = Field(max_length=64)  # sha256 of the receipt code; the code is not kept
+    # A client's Idempotency-Key, and the sha256 of the body it came with: a retry with the same
+    # key and body gets this report back instead of filing another. Cleared after a day.
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    request_hash: str | None = Field(default=None, max_length=64)
 
     @property
     def reference(self) -> str:
@@ -47,12 +54,14 @@ def format_reference(year: int, number: int) -> str:
     return f"AI-{year}-{number:06d}"
 
 
+# ASCII digits only (str.isdigit takes any script's), and no more than a report number can be.
+_REFERENCE = re.compile(r"AI-([0-9]{4})-([0-9]{6,9})", re.ASCII)
+
+
 def parse_reference(reference: str) -> tuple[int, int] | None:
     """(year, number) of a reference such as 'ai-2026-000123'; None if it is not one."""
-    parts = reference.strip().upper().split("-")
-    if len(parts) != 3 or parts[0] != "AI" or not parts[1].isdigit() or not parts[2].isdigit():
-        return None
-    return int(parts[1]), int(parts[2])
+    found = _REFERENCE.fullmatch(reference.strip().upper())
+    return (int(found[1]), int(found[2])) if found else None
 
 
 # Rows are built with `model_construct`, which needs the ORM set up: do it at import.

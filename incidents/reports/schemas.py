@@ -2,20 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from incidents.kernel.errors import InvalidInput
 from incidents.kernel.vocabulary import DataCategory, IncidentKind
+
+# No report is older than the policies it falls under; a date before this is a typing slip.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# Control characters other than tab and line breaks (NUL among them): nobody types them, and
+# PostgreSQL refuses NUL in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters that show nothing: spaces, format characters (zero-width space, joiners, bidi
+# marks), controls, unassigned and separators.
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me"})
+
+
+def _visible(text: str) -> str:
+    if _CONTROL.search(text):
+        raise PydanticCustomError(
+            "control_characters", "Remove the control characters (such as NUL) from this text."
+        )
+    if not any(unicodedata.category(c) not in _INVISIBLE for c in text):
+        raise PydanticCustomError(
+            "invisible", "Write something here: this has no visible characters."
+        )
+    return text
+
+
+def _one_line(text: str) -> str:
+    return " ".join(_visible(text).split())
+
+
+def _plausible(moment: datetime) -> datetime:
+    # Checked on the year first: comparing or converting year 1 or 9999 with an offset can
+    # overflow.
+    if moment.year < EARLIEST.year or moment.year > 2100 or moment < EARLIEST:
+        raise PydanticCustomError(
+            "implausible_date",
+            "Give a date from the year 2000 on, and not in the future; check the year.",
+        )
+    return moment
+
+
+Line = Annotated[str, AfterValidator(_one_line)]  # one line of visible text
+Text = Annotated[str, AfterValidator(_visible)]  # visible text, line breaks kept
+When = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 class Reporter(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     email: EmailStr
-    department: str = Field(min_length=1, max_length=200)
+    department: Line = Field(min_length=1, max_length=200)
 
 
 class NewReport(BaseModel):
@@ -24,11 +77,11 @@ class NewReport(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     kind: IncidentKind
-    title: str = Field(min_length=3, max_length=200)
-    description: str = Field(min_length=1, max_length=20_000)
-    discovered_at: AwareDatetime
+    title: Line = Field(min_length=3, max_length=200)
+    description: Text = Field(min_length=1, max_length=20_000)
+    discovered_at: When
     reporter: Reporter
-    ai_system: str = Field(min_length=1, max_length=200)
+    ai_system: Line = Field(min_length=1, max_length=200)
     data_categories: list[DataCategory] = Field(default_factory=list, max_length=10)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -40,10 +41,46 @@ class Filed:
 
 @dataclass(frozen=True)
 class Draft:
-    """A report as submitted, and the channel it came by."""
+    """A report as submitted, the channel it came by, and the client's idempotency key."""
 
     report: NewReport
     channel: Channel
+    idempotency: Idempotency | None = None
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key and the body it came with. The receipt code is derived from both and
+    the service's secret, so a retry is answered with the same code without keeping it."""
+
+    key: str
+    request_hash: str  # sha256 of the body, canonical JSON
+    receipt_code: str
+
+
+# How long a key holds: a retry after this files a new report.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def idempotency(secret: bytes, key: str, body: Any) -> Idempotency:
+    """The idempotency of a request with this key and (parsed JSON) body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    request_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    seed = hmac.new(secret, f"receipt:{key}:{request_hash}".encode(), hashlib.sha256).digest()
+    return Idempotency(key, request_hash, _receipt_from(seed))
+
+
+async def by_idempotency_key(key: str, *, uow: UnitOfWork, now: datetime) -> Report | None:
+    """The report filed with this key within the window; an older use of the key is forgotten
+    (its key cleared) so that the key can be used again."""
+    report = (
+        await uow.session.exec(select(Report).where(Report.idempotency_key == key))
+    ).one_or_none()
+    if report is None or report.reported_at >= now - IDEMPOTENCY_WINDOW:
+        return report
+    report.idempotency_key = None
+    uow.session.add(report)
+    return None
 
 
 async def file_reports(
@@ -59,7 +96,7 @@ async def file_reports(
             raise InvalidInput(
                 {"discovered_at": "Discovery can't be in the future; check the date and time zone."}
             )
-    receipts = [new_receipt_code() for _ in drafts]
+    receipts = [d.idempotency.receipt_code if d.idempotency else new_receipt_code() for d in drafts]
     rows = [
         _report_row(d, receipt, policy, now) for d, receipt in zip(drafts, receipts, strict=True)
     ]
@@ -115,6 +152,8 @@ def _report_row(draft: Draft, receipt: str, policy: PolicySet, now: datetime) ->
         "policies": [p.id for p in policy.packs],
         "channel": draft.channel,
         "receipt_hash": _digest(receipt),
+        "idempotency_key": draft.idempotency.key if draft.idempotency else None,
+        "request_hash": draft.idempotency.request_hash if draft.idempotency else None,
     }
 
 
@@ -196,10 +235,16 @@ async def report_for_reporter(
     return report, await obligations.obligations_of(report.id, uow=uow)
 
 
+_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no look-alikes (0/O, 1/I/L)
+
+
 def new_receipt_code() -> str:
-    # 60 random bits in an alphabet without look-alikes (no 0/O, 1/I/L), grouped for reading.
-    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-    raw = "".join(secrets.choice(alphabet) for _ in range(12))
+    # About 59 random bits, grouped for reading.
+    return _receipt_from(secrets.token_bytes(12))
+
+
+def _receipt_from(seed: bytes) -> str:
+    raw = "".join(_ALPHABET[b % len(_ALPHABET)] for b in seed[:12])
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 

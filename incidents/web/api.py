@@ -3,29 +3,84 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
 from incidents.kernel.errors import InvalidInput
+from incidents.obligations import service as obligations
 from incidents.reports import service as reports
+from incidents.reports.intake import DuplicateKey
 from incidents.reports.model import Channel
 from incidents.reports.schemas import parse_report
+from incidents.reports.service import Filed
 from incidents.web.deps import DEPS
 from incidents.web.presenters import obligation_json, report_json
+from incidents.web.security import throttle
 
 routes = web.RouteTableDef()
 
 
-@routes.post("/api/v1/reports")
-async def file_report(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body: 415 unless it is sent as application/json (so a page on
+    another site cannot post it as a plain form), 400 naming the fault if it is not JSON."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(
+            reason="Send the body as JSON, with the header Content-Type: application/json."
+        )
     raw = await request.read()
     try:
-        body = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput({"body": f"The body is not valid JSON ({exc})."}) from None
+        return json.loads(raw or b"null")
+    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, a 5,000-digit number
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidInput({"body": f"The body is not valid JSON ({detail}).".strip()}) from None
+
+
+@routes.post("/api/v1/reports")
+async def file_report(request: web.Request) -> web.Response:
+    """File a report. With an Idempotency-Key, a retry with the same key and body gets the
+    first answer (`Idempotent-Replayed: true`) and files nothing; the same key with another
+    body is refused with 422. A key holds for 24 hours."""
+    deps = request.app[DEPS]
+    await throttle(request, "intake")
+    body = await json_body(request)
     cmd = parse_report(body)
-    filed = await deps.file_report(cmd, Channel.API)
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return _filed(await deps.file_report(cmd, Channel.API))
+    keyed = reports.idempotency(deps.secret, _checked_key(key), body)
+    for _ in range(2):  # a retry racing the first finds it on the second look
+        async with deps.uows() as uow:
+            earlier = await reports.by_idempotency_key(keyed.key, uow=uow, now=deps.now())
+            if earlier is not None:
+                if earlier.request_hash != keyed.request_hash:
+                    raise web.HTTPUnprocessableEntity(
+                        reason="This Idempotency-Key was already used for a different report. "
+                        "Use a new key for a new report."
+                    )
+                duties = await obligations.obligations_of(earlier.id, uow=uow)
+                first = [o for o in duties if o.level == 0 and o.created_at == earlier.reported_at]
+                replay = Filed(report=earlier, obligations=first, receipt_code=keyed.receipt_code)
+                return _filed(replay, replayed=True)
+        try:
+            return _filed(await deps.file_report(cmd, Channel.API, keyed))
+        except DuplicateKey:
+            continue
+    raise web.HTTPConflict(reason="A report with this Idempotency-Key is being filed; retry.")
+
+
+def _checked_key(key: str) -> str:
+    if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+        raise InvalidInput(
+            {"Idempotency-Key": "Use 1 to 255 visible ASCII characters, such as a UUID."}
+        )
+    return key
+
+
+def _filed(filed: Filed, *, replayed: bool = False) -> web.Response:
+    headers = {"Location": f"/api/v1/reports/{filed.report.reference}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
     return web.json_response(
         {
             "id": filed.report.id,
@@ -34,12 +89,13 @@ async def file_report(request: web.Request) -> web.Response:
             "obligations": [obligation_json(o) for o in filed.obligations],
         },
         status=201,
-        headers={"Location": f"/api/v1/reports/{filed.report.reference}"},
+        headers=headers,
     )
 
 
 @routes.get("/api/v1/reports/{reference}")
 async def get_report(request: web.Request) -> web.Response:
+    await throttle(request, "lookup")
     async with request.app[DEPS].uows() as uow:
         report, obligations = await reports.report_for_reporter(
             request.match_info["reference"], request.query.get("receipt_code", ""), uow=uow

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
@@ -14,81 +17,87 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from incidents.kernel import eventlog
 from incidents.kernel.errors import InvalidInput, NotFound
+from incidents.kernel.throttle import Limit
 from incidents.notices import service as notices
-from incidents.web import api, pages
+from incidents.web import api, openapi, pages, security
 from incidents.web.deps import DEPS, WebDeps
+from incidents.web.security import is_api
 from infra.bootstrap import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HERE = Path(__file__).parent
 
 
-def _is_api(request: web.Request) -> bool:
-    return request.path.startswith("/api/")
+log = logging.getLogger(__name__)
+
+_TITLES = {403: "Refused", 421: "Wrong address", 429: "Too many tries"}
 
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Domain errors become plain answers: JSON for the API, a page for people."""
+    """Every error becomes a plain answer, JSON for the API and a page for people, never a
+    traceback; an unexpected one is logged with the request's id, which the answer quotes."""
+    request_id = uuid.uuid4().hex[:12]
     try:
-        return await handler(request)
+        response = await handler(request)
     except InvalidInput as exc:
-        if _is_api(request):
-            return web.json_response(
+        if is_api(request):
+            response = web.json_response(
                 {
                     "error": "The report was not accepted. Fix the fields listed.",
                     "fields": exc.errors,
                 },
                 status=400,
             )
-        return _page(request, "Something in the request is not right.", str(exc), 400)
+        else:
+            response = _page(request, "Something in the request is not right.", str(exc), 400)
     except NotFound as exc:
-        if _is_api(request):
-            return web.json_response({"error": str(exc)}, status=404)
-        return _page(request, "Not found", str(exc), 404)
+        if is_api(request):
+            response = web.json_response({"error": str(exc)}, status=404)
+        else:
+            response = _page(request, "Not found", str(exc), 404)
     except web.HTTPRequestEntityTooLarge as exc:
         limit = request.app[DEPS].max_body_bytes // 1024
         message = f"The request is larger than {limit} KiB. Shorten the description."
-        if _is_api(request):
-            return web.json_response({"error": message}, status=413)
-        return _page(request, "Too large", message, exc.status)
+        if is_api(request):
+            response = web.json_response({"error": message}, status=413)
+        else:
+            response = _page(request, "Too large", message, exc.status)
     except web.HTTPException as exc:
-        if _is_api(request) and exc.status >= 400:
-            return web.json_response({"error": exc.reason}, status=exc.status)
-        if exc.status in (404, 405):
-            return _page(request, exc.reason, "There is no page at this address.", exc.status)
-        raise
+        if exc.status < 400:
+            raise  # redirects
+        if is_api(request):
+            response = web.json_response({"error": exc.reason}, status=exc.status)
+            response.headers.update({k: v for k, v in exc.headers.items() if k == "Retry-After"})
+        elif exc.status in (404, 405):
+            response = _page(request, exc.reason, "There is no page at this address.", exc.status)
+        else:
+            title = _TITLES.get(exc.status, "Something in the request is not right.")
+            response = _page(request, title, exc.reason, exc.status)
+            response.headers.update({k: v for k, v in exc.headers.items() if k == "Retry-After"})
+    except Exception:
+        log.exception("request %s (%s %s) failed", request_id, request.method, request.path)
+        message = (
+            "Something went wrong on our side and the request was not completed. "
+            f"Try again; if it keeps failing, give this reference to your IT desk: {request_id}."
+        )
+        if is_api(request):
+            response = web.json_response({"error": message, "request_id": request_id}, status=500)
+        else:
+            response = _page(request, "Something went wrong", message, 500)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+async def _form_token(request: web.Request) -> dict[str, Any]:
+    """Every page's forms carry the token `security.forms_from_this_site` checks."""
+    return {"csrf_token": request.get(security.TOKEN_KEY, "")}
 
 
 def _page(request: web.Request, title: str, message: str, status: int) -> web.Response:
     return aiohttp_jinja2.render_template(
         "error.html", request, {"title": title, "message": message}, status=status
     )
-
-
-@web.middleware
-async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse form posts from other sites: a browser always sends Origin on a cross-site POST."""
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not _is_api(request):
-        origin = request.headers.get("Origin")
-        if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
-            return _page(request, "Refused", "This form must be sent from this site.", 403)
-    return await handler(request)
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
-        "form-action 'self'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    # Acknowledgement links carry a secret: never send it on to another site.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -149,13 +158,35 @@ def deps_of(runtime: Runtime) -> WebDeps:
         max_body_bytes=runtime.settings.max_body_bytes,
         mail_folder=None if runtime.settings.smtp_url else runtime.settings.outbox_mail_dir,
         broker_healthy=None if relay is None else (lambda: relay.healthy),
+        base_url=runtime.base_url,
+        allowed_hosts=allowed_hosts(runtime.base_url, runtime.settings.allowed_hosts),
+        secure_cookies=runtime.base_url.startswith("https://"),
+        rate_limits={**DEFAULT_LIMITS, **runtime.settings.rate_limits},
+        trusted_proxies=tuple(runtime.settings.trusted_proxies),
     )
+
+
+# Per client. Staff file a few reports a day; a receipt code or an acknowledgement link is
+# tried once or twice by its holder, and more often only by someone guessing.
+DEFAULT_LIMITS = {
+    "intake": Limit.parse("300/minute"),
+    "lookup": Limit.parse("60/minute"),
+    "ack": Limit.parse("60/minute"),
+}
+
+
+def allowed_hosts(base_url: str, extra: Iterable[str]) -> frozenset[str]:
+    """The host names this service answers to: its base URL's, the loopback names (health
+    checks, the machine itself), and the ones the deployment adds."""
+    names = {urlsplit(base_url).hostname or "", "localhost", "127.0.0.1", "::1"}
+    names.update(h.strip().lower() for h in extra if h.strip())
+    return frozenset(n for n in names if n)
 
 
 def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
     """The web application around a runtime. With `workers`, consumers and clocks run here too."""
     app = web.Application(
-        middlewares=[security_headers, errors, same_origin],
+        middlewares=[security.known_hosts, errors, security.forms_from_this_site],
         client_max_size=runtime.settings.max_body_bytes,
     )
     app[DEPS] = deps_of(runtime)
@@ -164,8 +195,11 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
         loader=jinja2.PackageLoader("incidents.web", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
+        context_processors=[_form_token],
     )
+    app.on_response_prepare.append(security.on_prepare)
     app.router.add_routes(api.routes)
+    app.router.add_get("/api/v1/openapi.json", openapi.document)
     app.router.add_routes(pages.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

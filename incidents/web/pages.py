@@ -27,6 +27,7 @@ from incidents.reports import service as reports
 from incidents.reports.model import Channel, Report
 from incidents.reports.schemas import parse_report
 from incidents.web.deps import DEPS
+from incidents.web.security import throttle
 
 routes = web.RouteTableDef()
 
@@ -78,6 +79,7 @@ async def report_form(request: web.Request) -> web.Response:
 @routes.post("/report")
 async def report_submit(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
+    await throttle(request, "intake")
     form = await request.post()
     values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "data_categories"}
     values["data_categories"] = [str(v) for v in form.getall("data_categories", [])]
@@ -170,6 +172,7 @@ async def status_form(request: web.Request) -> dict[str, Any]:
 @routes.post("/status")
 async def status_lookup(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
+    await throttle(request, "lookup")
     form = await request.post()
     reference, code = str(form.get("reference", "")), str(form.get("receipt_code", ""))
     try:
@@ -195,6 +198,7 @@ async def status_lookup(request: web.Request) -> web.Response:
 
 async def _obligation_for_link(request: web.Request, token: str) -> tuple[Obligation, Report]:
     deps = request.app[DEPS]
+    await throttle(request, "ack")
     obligation_id = request.match_info["obligation_id"]
     if not ack_token_valid(deps.secret, obligation_id, token):
         raise NotFound("This acknowledgement link is not valid. Use the link in your email.")

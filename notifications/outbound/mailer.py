@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 from collections.abc import Sequence
@@ -67,22 +68,37 @@ class SmtpMailer:
     """Sends over a small pool of kept-open connections; a new connection per message is slow.
 
     URL form: smtp://[user:password@]host[:port][?starttls=1|tls=1&timeout=30].
+    The URL's password never appears in an error this mailer raises (nor, so, in the log).
     """
 
     def __init__(self, url: str, *, connections: int) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
-            raise ValueError(f"INCIDENTS_SMTP_URL must start with smtp:// or smtps://, not {url!r}")
+            raise ValueError(
+                f"INCIDENTS_SMTP_URL must start with smtp:// or smtps://, not {parts.scheme!r}"
+            )
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        # Hidden in every message: as given, as decoded, and as AUTH LOGIN and PLAIN send it.
+        self._hidden = _forms_of(username, password, parts.password)
+        try:
+            port = parts.port
+            timeout = float(query.get("timeout", 30))
+        except ValueError:  # its text could quote part of the URL, password included
+            raise ValueError(
+                "INCIDENTS_SMTP_URL is not a valid SMTP URL (its port or timeout is not a number, "
+                "or its password has an unencoded : / ? # or @)"
+            ) from None
         self._options = {
             "hostname": parts.hostname or "localhost",
-            "port": parts.port or (465 if parts.scheme == "smtps" else 25),
+            "port": port or (465 if parts.scheme == "smtps" else 25),
             "use_tls": parts.scheme == "smtps" or query.get("tls") == "1",
             # None: upgrade when the server offers STARTTLS; starttls=0 forbids, =1 requires it
             "start_tls": {"1": True, "0": False}.get(query.get("starttls", "")),
-            "username": unquote(parts.username) if parts.username else None,
-            "password": unquote(parts.password) if parts.password else None,
-            "timeout": float(query.get("timeout", 30)),
+            "username": username,
+            "password": password,
+            "timeout": timeout,
         }
         self.connections = connections
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
@@ -99,17 +115,15 @@ class SmtpMailer:
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 self._idle.put_nowait(client)  # the connection itself is fine
                 codes = [r.code for r in exc.recipients]
-                raise DeliveryError(
+                raise self._error(
                     f"recipients refused: {exc.recipients}", permanent=all(c >= 500 for c in codes)
                 ) from None
             except aiosmtplib.SMTPResponseException as exc:
                 await _discard(client)
-                raise DeliveryError(
-                    f"{exc.code} {exc.message}", permanent=exc.code >= 500
-                ) from None
+                raise self._error(f"{exc.code} {exc.message}", permanent=exc.code >= 500) from None
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 await _discard(client)
-                raise DeliveryError(f"mail server unavailable: {exc}", permanent=False) from None
+                raise self._error(f"mail server unavailable: {exc}", permanent=False) from None
             self._idle.put_nowait(client)
 
     async def _checkout(self) -> aiosmtplib.SMTP:
@@ -121,12 +135,32 @@ class SmtpMailer:
         try:
             await client.connect()
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"cannot reach the mail server: {exc}", permanent=False) from None
+            raise self._error(f"cannot reach the mail server: {exc}", permanent=False) from None
         return client
+
+    def _error(self, message: str, *, permanent: bool) -> DeliveryError:
+        """A DeliveryError whose text never holds the password (a server may echo anything)."""
+        for secret in self._hidden:
+            message = message.replace(secret, "***")
+        return DeliveryError(message, permanent=permanent)
 
     async def close(self) -> None:
         while not self._idle.empty():
             await _discard(self._idle.get_nowait())
+
+
+def _forms_of(username: str | None, password: str | None, raw: str | None) -> list[str]:
+    """The password in every form a message could carry it, the longest first."""
+    if not password:
+        return []
+    plain = f"\0{username or ''}\0{password}"
+    forms = {
+        password,
+        raw or password,
+        base64.b64encode(password.encode()).decode(),
+        base64.b64encode(plain.encode()).decode(),
+    }
+    return sorted(forms, key=len, reverse=True)
 
 
 async def _discard(client: aiosmtplib.SMTP) -> None:

@@ -104,8 +104,13 @@ def file_report_over_http(base_url: str, **changes: str) -> str:
     # Two days ago is in the past in every zone, whatever the organisation's zone is.
     two_days_ago = datetime.now(UTC) - timedelta(days=2)
     fields.setdefault("discovered_at", two_days_ago.strftime("%Y-%m-%dT%H:%M"))
-    body = urllib.parse.urlencode(fields).encode()
-    with urllib.request.urlopen(f"{base_url}/report", data=body, timeout=10) as r:
+    # As a browser does: the form page first (its token, and the cookie that goes with it).
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(f"{base_url}/report", timeout=10) as r:
+        token = re.search(r'name="csrf" value="([^"]+)"', r.read().decode())
+    assert token, "the report form has no token"
+    body = urllib.parse.urlencode({**fields, "csrf": token.group(1)}).encode()
+    with opener.open(f"{base_url}/report", data=body, timeout=10) as r:
         assert r.status == 201
         return r.read().decode()
 

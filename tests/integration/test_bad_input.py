@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from incidents.kernel.eventlog import EventRow
 from incidents.reports.model import Report
-from tests.support import harm_report
+from tests.support import harm_report, with_token
 
 
 async def stored(runtime) -> tuple[int, int]:
@@ -73,10 +73,8 @@ async def test_an_oversized_body_is_refused_with_413(client, runtime):
 async def test_the_form_comes_back_with_each_error_beside_its_field_and_the_values_kept(
     client, runtime
 ):
-    resp = await client.post(
-        "/report",
-        data={"title": "Chatbot", "reporter_email": "ana@", "reporter_name": "Ana Ruiz"},
-    )
+    typed = {"title": "Chatbot", "reporter_email": "ana@", "reporter_name": "Ana Ruiz"}
+    resp = await client.post("/report", data=await with_token(client, "/report", typed))
     page = await resp.text()
     assert resp.status == 400
     assert "The report was not sent" in page

@@ -12,7 +12,7 @@ from incidents.kernel.eventlog import ConsumerPosition
 from incidents.notices.model import Notice
 from incidents.obligations.model import Obligation
 from incidents.reports.model import Report
-from tests.support import ack_link, harm_report, settled
+from tests.support import ack_link, harm_report, settled, with_token
 
 THREE = {"parks.supervisor@city.example", "cdpo@city.example", "employee.relations@city.example"}
 DISCOVERED = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # 08:00 PST
@@ -62,7 +62,7 @@ async def test_the_web_form_files_a_report_and_shows_reference_and_receipt(clien
         "reporter_department": "Parks",
         "ai_system": "Benefits Chatbot",
     }
-    resp = await client.post("/report", data=form)
+    resp = await client.post("/report", data=await with_token(client, "/report", form))
     page = await resp.text()
     assert resp.status == 201, page
     assert "Report received" in page
@@ -74,7 +74,8 @@ async def test_the_web_form_files_a_report_and_shows_reference_and_receipt(clien
     assert {r for m in received for r in m.rcpt_tos} == THREE
 
     # The reporter can come back with the reference and receipt code.
-    status = await client.post("/status", data={"reference": reference, "receipt_code": receipt})
+    lookup = await with_token(client, "/status", {"reference": reference, "receipt_code": receipt})
+    status = await client.post("/status", data=lookup)
     assert status.status == 200
     assert "Chatbot refused a resident in distress" in await status.text()
     api = await client.get(f"/api/v1/reports/{reference}", params={"receipt_code": receipt})
@@ -150,10 +151,11 @@ async def test_acknowledging_stops_that_obligations_reminders_and_escalation(
         assert all(o.status == "open" for o in await uow.session.exec(select(Obligation)))
 
     path, _, query = link.partition("?t=")
-    done = await client.post(path, data={"t": query, "who": "parks.supervisor@city.example"})
+    button = await with_token(client, link, {"t": query, "who": "parks.supervisor@city.example"})
+    done = await client.post(path, data=button)
     assert done.status == 200
     assert "Acknowledged" in await done.text()
-    again = await client.post(path, data={"t": query, "who": "parks.supervisor@city.example"})
+    again = await client.post(path, data=button)
     assert again.status == 200  # twice is harmless
 
     await settled(runtime)
@@ -187,7 +189,8 @@ async def test_an_acknowledgement_link_with_a_wrong_token_is_refused(client, run
     link = ack_link(first[0].message.get_body(("plain",)).get_content())
     path = link.split("?")[0]
     assert (await client.get(path + "?t=forged")).status == 404
-    assert (await client.post(path, data={"t": "forged", "who": "x@city.example"})).status == 404
+    button = await with_token(client, "/report", {"t": "forged", "who": "x@city.example"})
+    assert (await client.post(path, data=button)).status == 404
 
 
 async def test_a_report_discovered_more_than_24_hours_ago_starts_breached_and_escalates_at_once(

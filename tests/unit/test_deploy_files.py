@@ -269,7 +269,7 @@ def test_the_settings_the_containers_get_are_accepted(monkeypatch: pytest.Monkey
         settings = Settings()
         assert settings.kafka_bootstrap and settings.smtp_url and settings.database_url
         assert settings.secret_key is not None
-        assert settings.database_url.startswith("postgresql+asyncpg://")
+        assert settings.database_url.get_secret_value().startswith("postgresql+asyncpg://")
         # The directory is the file mounted at INCIDENTS_DIRECTORY: load the host side of it.
         mounts = interpolate(SERVICES[service]["volumes"], example_env())
         host = {m.split(":")[1]: m.split(":")[0] for m in mounts}[str(settings.directory)]
