@@ -135,13 +135,6 @@ class Settings(BaseSettings):
         "(0 turns one off); unset ones keep their defaults",
     )
 
-    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
-    @classmethod
-    def _split_list(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return [p.strip() for p in v.split(",") if p.strip()]
-        return v
-
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _limits(cls, v: Any) -> Any:
@@ -195,18 +188,11 @@ class Settings(BaseSettings):
                 ) from None
         return v
 
-    @field_validator("policy", mode="before")
+    @field_validator("policy", "holidays", "allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
-    def _split_policy(cls, v: Any) -> Any:
+    def _comma_separated(cls, v: Any) -> Any:
         if isinstance(v, str):
             return [p.strip() for p in v.split(",") if p.strip()]
-        return v
-
-    @field_validator("holidays", mode="before")
-    @classmethod
-    def _split_dates(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return [d.strip() for d in v.split(",") if d.strip()]
         return v
 
     @field_validator("interpretations", "kafka_consumer_options", mode="before")
