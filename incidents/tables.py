@@ -10,11 +10,14 @@ from incidents.kernel.eventlog import ConsumerPosition, DeadLetter, EventRow, Ha
 from incidents.kernel.throttle import RateWindow
 from incidents.notices.model import Notice
 from incidents.obligations.model import ClockRow, Obligation
+from incidents.people.model import Account, ApiToken
 from incidents.reports.model import Report
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Account",
+    "ApiToken",
     "ClockRow",
     "ConsumerPosition",
     "DeadLetter",

@@ -6,6 +6,7 @@ import typer
 
 from incidents.cli import admin, run
 from incidents.cli.events import dlq_app, kafka_app
+from incidents.cli.people import tokens_app, users_app
 from incidents.cli.policy import policy_app
 
 app = typer.Typer(
@@ -21,6 +22,8 @@ app.command("confirm-acquisition")(admin.confirm_acquisition)
 app.add_typer(policy_app, name="policy", help="Check, list and explain policy packs.")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from incidents.kernel.actor import Principal
 from incidents.kernel.errors import NotFound
 from incidents.kernel.ids import new_id, stable_id
 from incidents.kernel.unit_of_work import UnitOfWork
@@ -110,6 +111,18 @@ async def acknowledge(obligation_id: str, *, by: str, uow: UnitOfWork, now: date
         time=now,
     )
     return obligation
+
+
+async def acknowledge_as(
+    obligation_id: str, principal: Principal, *, uow: UnitOfWork, now: datetime
+) -> Obligation:
+    """Acknowledge an obligation addressed to this person, as them; NotFound for anyone else's
+    (so nobody learns which obligations exist)."""
+    found = await uow.session.get(Obligation, obligation_id)
+    emails = {r["email"].lower() for r in found.recipients} if found else set()
+    if principal.email not in emails:
+        raise NotFound("No obligation of yours has that id.")
+    return await acknowledge(obligation_id, by=principal.email, uow=uow, now=now)
 
 
 async def record_refusal(obligation_id: str, error: str, *, uow: UnitOfWork) -> None:

@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import String, cast, func
 from sqlmodel import col, select
 
+from incidents.kernel.actor import Principal
 from incidents.kernel.errors import InvalidInput, NotFound
 from incidents.kernel.ids import new_id
 from incidents.kernel.unit_of_work import UnitOfWork
@@ -262,3 +264,51 @@ async def _by_reference(reference: str, uow: UnitOfWork) -> Report | None:
     if report is None or report.reference != reference.strip().upper():
         return None
     return report
+
+
+def _named(obligations: Iterable[Obligation], email: str) -> bool:
+    return any(r["email"].lower() == email for o in obligations for r in o.recipients)
+
+
+async def report_for_principal(
+    reference: str, principal: Principal, *, uow: UnitOfWork
+) -> tuple[Report, list[Obligation]]:
+    """The report and its obligations, for its reporter, a person a policy named for it, or an
+    auditor; NotFound for anyone else (a report they may not see looks like no report)."""
+    report = await _by_reference(reference, uow)
+    if report is not None:
+        duties = await obligations.obligations_of(report.id, uow=uow)
+        if (
+            principal.reads_everything
+            or report.reporter_email.lower() == principal.email
+            or _named(duties, principal.email)
+        ):
+            return report, duties
+    raise NotFound("No report you may see has that reference.")
+
+
+async def reports_for(
+    principal: Principal, *, uow: UnitOfWork, limit: int = 100
+) -> list[tuple[Report, list[Obligation]]]:
+    """The newest reports this person may see, with their obligations."""
+    query = select(Report).order_by(col(Report.number).desc()).limit(limit)
+    if not principal.reads_everything:
+        # Reports whose obligations name them: found by the JSON text, then checked exactly.
+        escaped = principal.email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        naming = select(Obligation.report_id).where(
+            cast(Obligation.recipients, String).like(f'%"email": "{escaped}"%', escape="\\")
+        )
+        query = query.where(
+            (func.lower(Report.reporter_email) == principal.email) | col(Report.id).in_(naming)
+        )
+    found = list(await uow.session.exec(query))
+    out = []
+    for report in found:
+        duties = await obligations.obligations_of(report.id, uow=uow)
+        if (
+            principal.reads_everything
+            or report.reporter_email.lower() == principal.email
+            or _named(duties, principal.email)
+        ):
+            out.append((report, duties))
+    return out

@@ -16,7 +16,7 @@ from incidents.reports.schemas import parse_report
 from incidents.reports.service import Filed
 from incidents.web.deps import DEPS
 from incidents.web.presenters import obligation_json, report_json
-from incidents.web.security import throttle
+from incidents.web.security import bearer, throttle
 
 routes = web.RouteTableDef()
 
@@ -95,9 +95,40 @@ def _filed(filed: Filed, *, replayed: bool = False) -> web.Response:
 
 @routes.get("/api/v1/reports/{reference}")
 async def get_report(request: web.Request) -> web.Response:
+    """A report, for whoever holds its receipt code, or (with a token) for its reporter, the
+    people a policy named for it, and auditors; 404 for anyone else."""
     await throttle(request, "lookup")
+    principal = await bearer(request, required=False)
+    reference = request.match_info["reference"]
     async with request.app[DEPS].uows() as uow:
-        report, obligations = await reports.report_for_reporter(
-            request.match_info["reference"], request.query.get("receipt_code", ""), uow=uow
+        if principal is not None:
+            report, duties = await reports.report_for_principal(reference, principal, uow=uow)
+        else:
+            code = request.query.get("receipt_code", "")
+            report, duties = await reports.report_for_reporter(reference, code, uow=uow)
+    return web.json_response(report_json(report, duties))
+
+
+@routes.get("/api/v1/reports")
+async def list_reports(request: web.Request) -> web.Response:
+    """The newest reports the caller may see (a token is needed)."""
+    await throttle(request, "lookup")
+    principal = await bearer(request, required=True)
+    assert principal is not None
+    async with request.app[DEPS].uows() as uow:
+        visible = await reports.reports_for(principal, uow=uow)
+    return web.json_response({"reports": [report_json(r, duties) for r, duties in visible]})
+
+
+@routes.post("/api/v1/obligations/{obligation_id}/acknowledge")
+async def acknowledge(request: web.Request) -> web.Response:
+    """Acknowledge one of the caller's own obligations (a token is needed); 404 for any other."""
+    await throttle(request, "ack")
+    principal = await bearer(request, required=True)
+    assert principal is not None
+    deps = request.app[DEPS]
+    async with deps.uows() as uow:
+        done = await obligations.acknowledge_as(
+            request.match_info["obligation_id"], principal, uow=uow, now=deps.now()
         )
-    return web.json_response(report_json(report, obligations))
+    return web.json_response(obligation_json(done))

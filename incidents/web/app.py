@@ -31,6 +31,7 @@ HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
 
 _TITLES = {403: "Refused", 421: "Wrong address", 429: "Too many tries"}
+_KEPT = ("Retry-After", "WWW-Authenticate")  # headers of a refusal its answer must keep
 
 
 @web.middleware
@@ -68,13 +69,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise  # redirects
         if is_api(request):
             response = web.json_response({"error": exc.reason}, status=exc.status)
-            response.headers.update({k: v for k, v in exc.headers.items() if k == "Retry-After"})
+            response.headers.update({k: v for k, v in exc.headers.items() if k in _KEPT})
         elif exc.status in (404, 405):
             response = _page(request, exc.reason, "There is no page at this address.", exc.status)
         else:
             title = _TITLES.get(exc.status, "Something in the request is not right.")
             response = _page(request, title, exc.reason, exc.status)
-            response.headers.update({k: v for k, v in exc.headers.items() if k == "Retry-After"})
+            response.headers.update({k: v for k, v in exc.headers.items() if k in _KEPT})
     except Exception:
         log.exception("request %s (%s %s) failed", request_id, request.method, request.path)
         message = (

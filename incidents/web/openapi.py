@@ -103,6 +103,12 @@ class Report(_Answer):
     obligations: list[Obligation]
 
 
+class ReportList(_Answer):
+    """The newest reports the caller may see."""
+
+    reports: list[Report]
+
+
 class Error(_Answer):
     """A refusal, in words."""
 
@@ -134,6 +140,18 @@ _RETRY_AFTER = {
     }
 }
 _MISDIRECTED = _json("Error", "The Host header names a host this service does not answer to.")
+_UNAUTHORIZED = _json(
+    "Error",
+    "No token, or one that is revoked or mistyped.",
+    headers={
+        "WWW-Authenticate": {
+            "description": "Bearer",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+)
+_SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}]
 _TOO_MANY = _json("Error", "Too many requests from this client; wait.", headers=_RETRY_AFTER)
 
 
@@ -210,16 +228,34 @@ def _paths() -> dict[str, Any]:
                     ),
                     "429": _TOO_MANY,
                 },
-            }
+            },
+            "get": {
+                "operationId": "listReports",
+                "summary": "The reports you may see",
+                "description": (
+                    "The newest 100 reports the caller filed, was named for by a policy, or, "
+                    "for auditors, all."
+                ),
+                "security": _SIGNED_IN,
+                "responses": {
+                    "200": _json("ReportList", "The reports, newest first."),
+                    "401": _UNAUTHORIZED,
+                    "421": _MISDIRECTED,
+                    "429": _TOO_MANY,
+                },
+            },
         },
         "/api/v1/reports/{reference}": {
             "get": {
                 "operationId": "getReport",
                 "summary": "A report and where its obligations stand",
                 "description": (
-                    "For whoever holds the receipt code given when the report was filed. "
-                    "A wrong reference and a wrong code get the same 404."
+                    "For whoever holds the receipt code given when the report was filed, or, "
+                    "with a token, for its reporter, the people a policy named for it and "
+                    "auditors. A wrong reference, a wrong code and a report the caller may not "
+                    "see all get the same 404."
                 ),
+                "security": [{}, *_SIGNED_IN],
                 "parameters": [
                     {
                         "name": "reference",
@@ -231,14 +267,42 @@ def _paths() -> dict[str, Any]:
                     {
                         "name": "receipt_code",
                         "in": "query",
-                        "required": True,
-                        "description": "the receipt code given when the report was filed",
+                        "required": False,
+                        "description": "the receipt code given when the report was filed "
+                        "(not needed with a token)",
                         "schema": {"type": "string"},
                     },
                 ],
                 "responses": {
                     "200": _json("Report", "The report."),
+                    "401": _UNAUTHORIZED,
                     "404": _json("Error", "No report with that reference and receipt code."),
+                    "421": _MISDIRECTED,
+                    "429": _TOO_MANY,
+                },
+            }
+        },
+        "/api/v1/obligations/{obligation_id}/acknowledge": {
+            "post": {
+                "operationId": "acknowledgeObligation",
+                "summary": "Acknowledge one of your own obligations",
+                "description": (
+                    "Records that the caller received the notice; only an obligation "
+                    "addressed to the caller, any other gets 404. A second time changes nothing."
+                ),
+                "security": _SIGNED_IN,
+                "parameters": [
+                    {
+                        "name": "obligation_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _json("Obligation", "Acknowledged."),
+                    "401": _UNAUTHORIZED,
+                    "404": _json("Error", "No obligation of the caller's has that id."),
                     "421": _MISDIRECTED,
                     "429": _TOO_MANY,
                 },
@@ -255,6 +319,8 @@ def _components() -> dict[str, Any]:
             (NewReport, "validation"),
             (FiledReport, "serialization"),
             (Report, "serialization"),
+            (ReportList, "serialization"),
+            (Obligation, "serialization"),
             (Error, "serialization"),
             (FieldErrors, "serialization"),
         ],
@@ -275,7 +341,16 @@ def build() -> dict[str, Any]:
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "paths": _paths(),
-        "components": {"schemas": _components()},
+        "components": {
+            "schemas": _components(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a token from `incidents tokens create EMAIL --name NAME`",
+                }
+            },
+        },
     }
     copy: dict[str, Any] = json.loads(json.dumps(document))
     return copy

@@ -60,6 +60,8 @@ async def test_every_api_route_is_in_the_document_and_nothing_else(client):
         == {
             ("post", "/api/v1/reports"),
             ("get", "/api/v1/reports/{reference}"),
+            ("get", "/api/v1/reports"),
+            ("post", "/api/v1/obligations/{obligation_id}/acknowledge"),
         }
     )
 

@@ -1,0 +1,121 @@
+"""API tokens: made with `incidents tokens create`, a token acts as its person. A report shows to
+its reporter, the people a policy named for it and auditors (404 for anyone else); each person
+acknowledges only their own obligations, and the record says who did."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from incidents.kernel.actor import Grant
+from incidents.people import service as people
+from infra.settings import Settings
+from tests.support import harm_report
+
+INCIDENTS = str(Path(sys.executable).parent / "incidents")
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`incidents …` as an administrator runs it, on the test's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
+    env.update(
+        INCIDENTS_HOME=str(settings.home),
+        INCIDENTS_DATABASE_URL=settings.resolved_database_url(),
+        INCIDENTS_SECRET_KEY="a-test-secret",
+    )
+    return subprocess.run(
+        [INCIDENTS, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+async def token(runtime, email: str, grant: Grant | None = None) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    async with runtime.uows() as uow:
+        if grant is not None:
+            await people.account(email, uow=uow, now=runtime.now(), grant=grant)
+        made = await people.create_token(email, "test", uow=uow, now=runtime.now())
+    return {"Authorization": f"Bearer {made.secret}"}
+
+
+async def test_the_cli_makes_a_token_that_acts_as_its_person(client, runtime, settings):
+    filed = await (await client.post("/api/v1/reports", json=harm_report())).json()
+    made = cli(settings, "tokens", "create", "cdpo@city.example", "--name", "privacy desk")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1]  # the token, alone on the last line
+    assert secret.startswith("inc_") and " " not in secret
+    bearer = {"Authorization": f"Bearer {secret}"}
+    shown = await client.get(f"/api/v1/reports/{filed['reference']}", headers=bearer)
+    assert shown.status == 200
+
+    granted = cli(settings, "users", "add", "Auditor@City.example", "--role", "auditor")
+    assert granted.returncode == 0 and "auditor" in granted.stdout
+    listed = cli(settings, "tokens", "list")
+    token_id = next(
+        line.split()[0] for line in listed.stdout.splitlines() if "privacy desk" in line
+    )
+    assert cli(settings, "tokens", "revoke", token_id).returncode == 0
+    refused = await client.get(f"/api/v1/reports/{filed['reference']}", headers=bearer)
+    assert refused.status == 401
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_a_report_shows_to_its_reporter_the_people_named_and_auditors_only(client, runtime):
+    filed = await (await client.post("/api/v1/reports", json=harm_report())).json()
+    path = f"/api/v1/reports/{filed['reference']}"
+    for who, grant, status in [
+        ("ana.ruiz@city.example", None, 200),  # the reporter
+        ("CDPO@city.example", None, 200),  # named by San José's harm rule (any case)
+        ("auditor@city.example", Grant.AUDITOR, 200),
+        ("someone.else@city.example", None, 404),  # signed in, but not theirs to see
+    ]:
+        answer = await client.get(path, headers=await token(runtime, who, grant))
+        assert answer.status == status, who
+        if status == 200:
+            shown = await answer.json()
+            assert shown["reference"] == filed["reference"]
+            assert all({"id", "status", "acknowledged_by"} <= set(o) for o in shown["obligations"])
+    # Without a token, the receipt code still works; a mistyped token does not fall back to it.
+    code = {"receipt_code": filed["receipt_code"]}
+    assert (await client.get(path, params=code)).status == 200
+    wrong = {"Authorization": "Bearer inc_not-a-token"}
+    assert (await client.get(path, params=code, headers=wrong)).status == 401
+
+    second = await (await client.post("/api/v1/reports", json=harm_report(title="Other"))).json()
+    listed = {}
+    for who, email in [
+        ("reporter", "ana.ruiz@city.example"),
+        ("stranger", "nobody@city.example"),
+        ("auditor", "auditor@city.example"),
+    ]:
+        answer = await client.get("/api/v1/reports", headers=await token(runtime, email))
+        listed[who] = [r["reference"] for r in (await answer.json())["reports"]]
+    both = [second["reference"], filed["reference"]]  # newest first
+    assert listed == {"reporter": both, "stranger": [], "auditor": both}
+    assert (await client.get("/api/v1/reports")).status == 401
+
+
+async def test_each_person_acknowledges_only_their_own_obligation(client, runtime):
+    filed = await (await client.post("/api/v1/reports", json=harm_report())).json()
+    by_role = {o["role"]: o["id"] for o in filed["obligations"]}
+    cdpo = await token(runtime, "cdpo@city.example")
+    ack = "/api/v1/obligations/{}/acknowledge"
+
+    assert (await client.post(ack.format(by_role["supervisor"]), headers=cdpo)).status == 404
+    stranger = await token(runtime, "someone.else@city.example")
+    assert (await client.post(ack.format(by_role["cdpo"]), headers=stranger)).status == 404
+    assert (await client.post(ack.format(by_role["cdpo"]))).status == 401
+
+    done = await client.post(ack.format(by_role["cdpo"]), headers=cdpo)
+    assert done.status == 200
+    answer = await done.json()
+    assert answer["status"] == "acknowledged"
+    assert answer["acknowledged_by"] == "cdpo@city.example"
+
+    shown = await (await client.get(f"/api/v1/reports/{filed['reference']}", headers=cdpo)).json()
+    states = {o["role"]: (o["status"], o["acknowledged_by"]) for o in shown["obligations"]}
+    assert states == {
+        "cdpo": ("acknowledged", "cdpo@city.example"),
+        "employee_relations": ("open", None),
+        "supervisor": ("open", None),
+    }
