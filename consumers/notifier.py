@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlmodel import select
 
 from consumers.runner import Incoming
 from incidents.kernel.events import Envelope, Event
+from incidents.kernel.ids import stable_id
 from incidents.kernel.unit_of_work import UnitOfWork
 from incidents.kernel.vocabulary import IncidentKind, role_name
 from incidents.kernel.wording import local_time, short_local_time
@@ -60,15 +62,21 @@ class Notifier:
             obligation = by_id.get(event.obligation_id)
             if obligation is None:
                 raise LookupError(f"obligation {event.obligation_id} is not in the database")
-            notice = await self._notice(
-                event, envelope, obligation, reports_by_id[obligation.report_id], uow=uow, now=now
-            )
-            if notice is not None:
-                notices.append(notice.model_dump())
+            notices += [
+                n.model_dump()
+                for n in await self._notices(
+                    event,
+                    envelope,
+                    obligation,
+                    reports_by_id[obligation.report_id],
+                    uow=uow,
+                    now=now,
+                )
+            ]
         await uow.insert(Notice, notices)
         uow.after_commit(self.wake_delivery)
 
-    async def _notice(
+    async def _notices(
         self,
         event: ObligationOpened | ReminderDue,
         envelope: Envelope,
@@ -77,10 +85,12 @@ class Notifier:
         *,
         uow: UnitOfWork,
         now: datetime,
-    ) -> Notice | None:
+    ) -> list[Notice]:
+        """One notice for each person the obligation names: each carries a link that
+        acknowledges as that person alone."""
         if isinstance(event, ReminderDue):
             if obligation.status != ObligationStatus.OPEN:
-                return None  # acknowledged after the reminder fired: nobody needs reminding
+                return []  # acknowledged after the reminder fired: nobody needs reminding
             purpose, late = NoticePurpose.REMINDER, event.late
         else:
             purpose = NoticePurpose.ESCALATION if obligation.level else NoticePurpose.NOTICE
@@ -98,51 +108,55 @@ class Notifier:
                 f"{role_name(m.role)}, due {local_time(m.due_at, m.timezone)}" for m in missed
             )
         cite = obligation.citations[0] if obligation.citations else {}
-        rendered = render(
-            "obligation",
-            {
-                "purpose": purpose,
-                "late": late,
-                "is_late": obligation.late,
-                "reference": report.reference,
-                "kind_words": IncidentKind(report.kind).plain,
-                "title": report.title,
-                "description": report.description,
-                "show_details": not report.data_categories,
-                "data_categories": ", ".join(report.data_categories).upper(),
-                "ai_system": report.ai_system,
-                "department": report.reporter_department,
-                "reporter_name": report.reporter_name,
-                "reporter_email": report.reporter_email,
-                "discovered_local": local_time(report.discovered_at, obligation.timezone),
-                "due_local": local_time(obligation.due_at, obligation.timezone),
-                "due_local_short": short_local_time(obligation.due_at, obligation.timezone),
-                "role_words": role_name(obligation.role),
-                "rule_title": " and ".join(obligation.rules),
-                "citation": (
-                    f"{cite.get('document') or cite.get('file')}, “{cite.get('section')}”: "
-                    f"“{cite.get('quote')}”"
-                ),
-                "citation_url": f"{self.base_url}{cite['link']}" if cite.get("link") else "",
-                "interpretation": obligation.interpretation,
-                "action": obligation.action or "",
-                "holidays": "; ".join(obligation.holidays or ()),
-                "escalated_from": escalated_from,
-                "ack_url": (
-                    f"{self.base_url}/ack/{obligation.id}?t={ack_token(self.secret, obligation.id)}"
-                ),
-            },
-        )
-        return Notice(
-            id=envelope.id,
-            obligation_id=obligation.id,
-            report_id=report.id,
-            purpose=purpose,
-            recipients=[r["email"] for r in obligation.recipients],
-            subject=rendered.subject,
-            text_body=rendered.text,
-            html_body=rendered.html,
-            message_id=f"<notice-{envelope.id}@{self.mail_domain}>",
-            next_attempt_at=now,
-            created_at=now,
-        )
+        context = {
+            "purpose": purpose,
+            "late": late,
+            "is_late": obligation.late,
+            "reference": report.reference,
+            "kind_words": IncidentKind(report.kind).plain,
+            "title": report.title,
+            "description": report.description,
+            "show_details": not report.data_categories,
+            "data_categories": ", ".join(report.data_categories).upper(),
+            "ai_system": report.ai_system,
+            "department": report.reporter_department,
+            "reporter_name": report.reporter_name,
+            "reporter_email": report.reporter_email,
+            "discovered_local": local_time(report.discovered_at, obligation.timezone),
+            "due_local": local_time(obligation.due_at, obligation.timezone),
+            "due_local_short": short_local_time(obligation.due_at, obligation.timezone),
+            "role_words": role_name(obligation.role),
+            "rule_title": " and ".join(obligation.rules),
+            "citation": (
+                f"{cite.get('document') or cite.get('file')}, “{cite.get('section')}”: "
+                f"“{cite.get('quote')}”"
+            ),
+            "citation_url": f"{self.base_url}{cite['link']}" if cite.get("link") else "",
+            "interpretation": obligation.interpretation,
+            "action": obligation.action or "",
+            "holidays": "; ".join(obligation.holidays or ()),
+            "escalated_from": escalated_from,
+        }
+        notices = []
+        for person in obligation.recipients:
+            email = person["email"]
+            token = ack_token(self.secret, obligation.id, email)
+            link = f"{self.base_url}/ack/{obligation.id}?{urlencode({'t': token, 'r': email})}"
+            rendered = render("obligation", {**context, "ack_url": link})
+            notice_id = stable_id("notice", envelope.id, email.lower())
+            notices.append(
+                Notice(
+                    id=notice_id,
+                    obligation_id=obligation.id,
+                    report_id=report.id,
+                    purpose=purpose,
+                    recipients=[email],
+                    subject=rendered.subject,
+                    text_body=rendered.text,
+                    html_body=rendered.html,
+                    message_id=f"<notice-{notice_id}@{self.mail_domain}>",
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        return notices

@@ -196,31 +196,45 @@ async def status_lookup(request: web.Request) -> web.Response:
     )
 
 
-async def _obligation_for_link(request: web.Request, token: str) -> tuple[Obligation, Report]:
+async def _obligation_for_link(
+    request: web.Request, token: str, email: str
+) -> tuple[Obligation, Report, dict[str, str]]:
+    """The obligation a link is for, its report, and the one person the link was sent to."""
     deps = request.app[DEPS]
     await throttle(request, "ack")
     obligation_id = request.match_info["obligation_id"]
-    if not ack_token_valid(deps.secret, obligation_id, token):
-        raise NotFound("This acknowledgement link is not valid. Use the link in your email.")
+    invalid = NotFound("This acknowledgement link is not valid. Use the link in your email.")
+    # A link names its person (r); one sent before links did is honoured when the obligation
+    # has a single recipient, who is then the one acknowledging.
+    signed_for = email if email else None
+    if not ack_token_valid(deps.secret, obligation_id, token, signed_for):
+        raise invalid
     async with deps.uows() as uow:
         found = await obligations.obligations_by_id([obligation_id], uow=uow)
         if obligation_id not in found:
-            raise NotFound("This acknowledgement link is not valid. Use the link in your email.")
+            raise invalid
         obligation = found[obligation_id]
         report = await reports.report_by_id(obligation.report_id, uow=uow)
-    return obligation, report
+    people = obligation.recipients
+    person = next((p for p in people if p["email"].lower() == email.lower()), None)
+    if not email and len(people) == 1:
+        person = people[0]
+    if person is None:
+        raise invalid
+    return obligation, report, person
 
 
 def _ack_context(
-    obligation: Obligation, report: Report, token: str, error: str | None = None
+    obligation: Obligation, report: Report, token: str, person: dict[str, str], named: str
 ) -> dict[str, Any]:
+    """`named`: the person the link names (empty on a link from before links named one)."""
     return {
+        "named": named,
         "o": _obligation_view(obligation),
-        "people": obligation.recipients,
+        "person": person,
         "report": report,
         "discovered": local_time(report.discovered_at, obligation.timezone),
         "token": token,
-        "error": error,
     }
 
 
@@ -228,28 +242,24 @@ def _ack_context(
 async def ack_page(request: web.Request) -> web.Response:
     """Shows the report and one button. Opening the link acknowledges nothing: mail scanners
     follow links."""
-    token = request.query.get("t", "")
-    obligation, report = await _obligation_for_link(request, token)
+    token, email = request.query.get("t", ""), request.query.get("r", "")
+    obligation, report, person = await _obligation_for_link(request, token, email)
     return aiohttp_jinja2.render_template(
-        "ack.html", request, _ack_context(obligation, report, token)
+        "ack.html", request, _ack_context(obligation, report, token, person, email)
     )
 
 
 @routes.post("/ack/{obligation_id}")
 async def ack_submit(request: web.Request) -> web.Response:
+    """Acknowledges as the person the link was sent to: nobody chooses whom they are."""
     deps = request.app[DEPS]
     form = await request.post()
-    token = str(form.get("t", ""))
-    obligation, report = await _obligation_for_link(request, token)
-    emails = [r["email"] for r in obligation.recipients]
-    who = str(form.get("who", ""))
-    if who not in emails:
-        who = emails[0] if len(emails) == 1 else ""
-    if not who:
-        ctx = _ack_context(obligation, report, token, "Choose who you are, then press the button.")
-        return aiohttp_jinja2.render_template("ack.html", request, ctx, status=400)
+    token, email = str(form.get("t", "")), str(form.get("r", ""))
+    obligation, report, person = await _obligation_for_link(request, token, email)
     async with deps.uows() as uow:
-        done = await obligations.acknowledge(obligation.id, by=who, uow=uow, now=deps.now())
+        done = await obligations.acknowledge(
+            obligation.id, by=person["email"], uow=uow, now=deps.now()
+        )
     return aiohttp_jinja2.render_template(
         "ack_done.html", request, {"o": _obligation_view(done), "report": report}
     )

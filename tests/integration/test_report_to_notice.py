@@ -4,6 +4,7 @@ the CDPO and Employee Relations by email, on a 24-hour clock that reminds and th
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -150,8 +151,10 @@ async def test_acknowledging_stops_that_obligations_reminders_and_escalation(
     async with runtime.uows() as uow:
         assert all(o.status == "open" for o in await uow.session.exec(select(Obligation)))
 
-    path, _, query = link.partition("?t=")
-    button = await with_token(client, link, {"t": query, "who": "parks.supervisor@city.example"})
+    path, _, query = link.partition("?")
+    sent = {k: v[0] for k, v in parse_qs(query).items()}
+    assert sent["r"] == "parks.supervisor@city.example"  # the link names its one person
+    button = await with_token(client, link, sent)
     done = await client.post(path, data=button)
     assert done.status == 200
     assert "Acknowledged" in await done.text()
@@ -189,8 +192,14 @@ async def test_an_acknowledgement_link_with_a_wrong_token_is_refused(client, run
     link = ack_link(first[0].message.get_body(("plain",)).get_content())
     path = link.split("?")[0]
     assert (await client.get(path + "?t=forged")).status == 404
-    button = await with_token(client, "/report", {"t": "forged", "who": "x@city.example"})
+    button = await with_token(client, "/report", {"t": "forged", "r": "x@city.example"})
     assert (await client.post(path, data=button)).status == 404
+    # A real link, claimed for someone else: refused, so nobody acknowledges as another.
+    sent = {k: v[0] for k, v in parse_qs(link.partition("?")[2]).items()}
+    other = "cdpo@city.example" if sent["r"] != "cdpo@city.example" else "er@city.example"
+    assert (await client.get(path, params={**sent, "r": other})).status == 404
+    claimed = await with_token(client, "/report", {**sent, "r": other})
+    assert (await client.post(path, data=claimed)).status == 404
 
 
 async def test_a_report_discovered_more_than_24_hours_ago_starts_breached_and_escalates_at_once(
@@ -227,3 +236,49 @@ async def test_replaying_the_log_changes_nothing(client, runtime, smtp_server):
         reports = (await uow.session.exec(select(func.count()).select_from(Report))).one()
     assert (notices, reports) == (3, 1)
     assert len(smtp_server.messages) == 3
+
+
+async def test_two_people_in_one_role_each_get_a_link_that_acknowledges_as_them_alone(
+    settings, clock, aiohttp_client, smtp_server, tmp_path
+):
+    from incidents.policy.loader import DEMO_DIRECTORY
+    from incidents.web.app import create_app
+    from infra.bootstrap import build
+
+    shared = tmp_path / "directory.yaml"
+    shared.write_text(
+        DEMO_DIRECTORY.read_text().replace(
+            "cdpo: [{ name: Casey Data (City Digital Privacy Officer), email: cdpo@city.example }]",
+            "cdpo: [{ name: Casey Data, email: cdpo@city.example },"
+            " { name: Dana Deputy, email: deputy.cdpo@city.example }]",
+        )
+    )
+    rt = await build(
+        settings.model_copy(update={"directory": shared}),
+        now=clock,
+        base_url="http://incidents.test",
+    )
+    try:
+        client = await aiohttp_client(create_app(rt, workers=True))
+        await client.post("/api/v1/reports", json=harm_report())
+        received = await smtp_server.wait_for(4)  # supervisor, employee relations, two CDPOs
+        to_cdpo = {m.rcpt_tos[0]: m for m in received if "cdpo" in m.rcpt_tos[0]}
+        assert set(to_cdpo) == {"cdpo@city.example", "deputy.cdpo@city.example"}
+        link = ack_link(
+            to_cdpo["deputy.cdpo@city.example"].message.get_body(("plain",)).get_content()
+        )
+        page = await (await client.get(link)).text()
+        assert "You are acknowledging as Dana Deputy (deputy.cdpo@city.example)" in page
+        assert 'name="who"' not in page  # no choice of whom to be
+        path, _, query = link.partition("?")
+        sent = {k: v[0] for k, v in parse_qs(query).items()}
+        done = await client.post(path, data=await with_token(client, link, sent))
+        assert done.status == 200
+        async with rt.uows() as uow:
+            cdpo = (
+                await uow.session.exec(select(Obligation).where(Obligation.role == "cdpo"))
+            ).one()
+        assert cdpo.acknowledged_by == "deputy.cdpo@city.example"
+        await settled(rt)
+    finally:
+        await rt.close()
