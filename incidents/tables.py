@@ -11,6 +11,7 @@ from incidents.kernel.throttle import RateWindow
 from incidents.notices.model import Notice
 from incidents.obligations.model import ClockRow, Obligation
 from incidents.people.model import Account, ApiToken
+from incidents.record.model import AuditEntry
 from incidents.reports.model import Report
 
 metadata = SQLModel.metadata
@@ -18,6 +19,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Account",
     "ApiToken",
+    "AuditEntry",
     "ClockRow",
     "ConsumerPosition",
     "DeadLetter",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from incidents.cli import admin, run
+from incidents.cli.audit import audit_app
 from incidents.cli.events import dlq_app, kafka_app
 from incidents.cli.people import tokens_app, users_app
 from incidents.cli.policy import policy_app
@@ -24,6 +25,7 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

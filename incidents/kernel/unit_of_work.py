@@ -1,12 +1,15 @@
-"""One transaction: a state change and the events announcing it, committed together (the outbox)."""
+"""One transaction: a state change, the events announcing it (the outbox) and its entries on the
+record (`incidents.record`), committed together."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy import Executable, Row, func, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, select
@@ -14,6 +17,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from incidents.kernel.eventlog import EventRow
 from incidents.kernel.events import Envelope, Event
+from incidents.record import service as audit
+from incidents.record.model import ACTION_LENGTH, ACTOR_LENGTH, SUBJECT_LENGTH
+
+# Who acted, for an event whose data does not say (`by`). A report is filed by its reporter,
+# whose name and address stay in the report, out of the record; the rest of what happens without
+# a `by` (obligations opened, reminders, breaches, refused notices) is the service's own doing.
+REPORTER = "reporter"
+SYSTEM = "system"
+_ACTORS = {"incident.reported": REPORTER}
 
 
 class UnitOfWork:
@@ -24,6 +36,7 @@ class UnitOfWork:
         self._serialize = serialize_events
         self._notify_channel = notify_channel
         self._pending: list[Envelope] = []
+        self._entries: list[audit.Draft] = []  # for the record, in the order of the changes
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, hook: Callable[[], None]) -> None:
@@ -31,15 +44,79 @@ class UnitOfWork:
         self._after_commit.append(hook)
 
     def emit(
-        self, event: Event, *, subject: str, time: datetime, id: str | None = None
+        self,
+        event: Event,
+        *,
+        subject: str,
+        time: datetime,
+        id: str | None = None,
+        actor: str | None = None,
     ) -> Envelope:
+        """Announce `event` when this unit of work commits, and put it on the record.
+
+        The record's entry names `actor` if given, else the event's `by`, else who acts for
+        that kind of event ("reporter" for a filed report, "system" otherwise).
+        """
         envelope = event.envelope(subject=subject, time=time, id=id)
         self._pending.append(envelope)
+        if actor is None:
+            by = envelope.data.get("by")
+            actor = by if isinstance(by, str) and by else _ACTORS.get(event.name, SYSTEM)
+        self._entries.append(
+            audit.Draft(
+                at=time,
+                action=event.name,
+                subject=subject,
+                actor=actor[:ACTOR_LENGTH],  # all of it is in the data
+                data=envelope.data,
+                event_id=envelope.id,
+            )
+        )
         return envelope
 
+    def record(
+        self,
+        action: str,
+        *,
+        subject: str,
+        actor: str,
+        at: datetime,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Put a change that announces no event on the record, in this transaction: account and
+        grant changes, tokens made and revoked, sign-ins. (Events are put on it by `emit`.)
+
+        `action` names what happened (`token.revoked`), `subject` what it happened to (an id),
+        `actor` who did it (an email address, or "system"), `data` the details, as JSON; keep
+        secrets out of it (a token's id, never the token). Entries cannot be changed once
+        committed; a change of mind is a new entry.
+        """
+        if (
+            len(actor) > ACTOR_LENGTH
+            or len(subject) > SUBJECT_LENGTH
+            or len(action) > ACTION_LENGTH
+        ):
+            raise ValueError("an entry's actor, subject or action is too long for the record")
+        if at.tzinfo is None:
+            raise ValueError("naive datetime refused: an entry's time must carry an offset")
+        # Stored as JSON and hashed as read back: normalise now (times to ISO text), so that
+        # what cannot be JSON fails here, in the use case, rather than at commit.
+        normal = json.loads(json.dumps(to_jsonable_python(dict(data or {})), allow_nan=False))
+        self._entries.append(
+            audit.Draft(at=at, action=action, subject=subject, actor=actor, data=normal)
+        )
+
     async def flush_events(self) -> None:
-        if not self._pending:
-            return
+        """Write the events and the record's entries; the last thing before committing."""
+        locked = await self._write_events() if self._pending else False
+        if self._entries:
+            # Last: the record's lock is held from here (or the events' notice) to the commit.
+            await audit.append(self.session, self._entries, locked=locked)
+            self._entries.clear()
+
+    async def _write_events(self) -> bool:
+        """Write the pending events; whether this transaction now keeps other writers of the
+        record out (see `audit.append`)."""
         if self._serialize:
             # Readers of the database log follow `seq`; on PostgreSQL a lower seq could commit
             # after a higher one and be skipped. Holding this lock to commit makes seq order
@@ -50,10 +127,16 @@ class UnitOfWork:
             for e in self._pending
         ]
         await self.insert(EventRow, rows)
-        if self._notify_channel:
-            # Delivered to listening processes when, and only if, this transaction commits.
-            await self.session.exec(select(func.pg_notify(self._notify_channel, "")))
         self._pending.clear()
+        if self._notify_channel:
+            # Delivered to listening processes when, and only if, this transaction commits. The
+            # record's lock comes in the same round trip: its entries are written next.
+            calls = [func.pg_notify(self._notify_channel, "")]
+            if self._entries:
+                calls.append(func.pg_advisory_xact_lock(audit.CHAIN_LOCK))
+            await self.session.exec(select(*calls))
+            return bool(self._entries)
+        return self.session.get_bind().dialect.name == "sqlite"  # it has written: its one writer
 
     async def insert(
         self,
