@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from typing import TYPE_CHECKING
 
 import typer
@@ -14,6 +15,9 @@ from incidents.people import service as people
 
 if TYPE_CHECKING:
     from infra.bootstrap import Runtime
+
+# Who acted, on the record: the administrator at this machine's command line.
+ADMIN = f"command line ({getpass.getuser()})"
 
 users_app = typer.Typer(help="Accounts and the roles granted to them.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for scripts and integrations.", no_args_is_help=True)
@@ -29,7 +33,7 @@ def users_add(
 
     async def work(rt: Runtime) -> list[str]:
         async with rt.uows() as uow:
-            added = await people.account(email, uow=uow, now=rt.now(), grant=role)
+            added = await people.account(email, uow=uow, now=rt.now(), grant=role, by=ADMIN)
             return list(added.grants)
 
     try:
@@ -60,7 +64,7 @@ def tokens_create(
 
     async def work(rt: Runtime) -> people.NewToken:
         async with rt.uows() as uow:
-            return await people.create_token(email, name, uow=uow, now=rt.now())
+            return await people.create_token(email, name, uow=uow, now=rt.now(), by=ADMIN)
 
     try:
         made = asyncio.run(with_runtime(work))
@@ -95,7 +99,7 @@ def tokens_revoke(token_id: str = typer.Argument(..., help="the token's id (toke
 
     async def work(rt: Runtime) -> str:
         async with rt.uows() as uow:
-            return (await people.revoke_token(token_id, uow=uow, now=rt.now())).id
+            return (await people.revoke_token(token_id, uow=uow, now=rt.now(), by=ADMIN)).id
 
     try:
         revoked = asyncio.run(with_runtime(work))

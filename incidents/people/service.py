@@ -37,15 +37,23 @@ def _email(email: str) -> str:
 
 
 async def account(
-    email: str, *, uow: UnitOfWork, now: datetime, grant: Grant | None = None
+    email: str,
+    *,
+    uow: UnitOfWork,
+    now: datetime,
+    grant: Grant | None = None,
+    by: str = "system",
 ) -> Account:
-    """The account for this email, made if there is none; with `grant`, that role added."""
+    """The account for this email, made if there is none; with `grant`, that role added. Both
+    go on the record, with `by` as the actor."""
     address = _email(email)
     found = (await uow.session.exec(select(Account).where(Account.email == address))).one_or_none()
     if found is None:
         found = Account(id=new_id(), email=address, grants=[], created_at=now)
+        uow.record("account.created", subject=found.id, actor=by, at=now, data={"email": address})
     if grant is not None and grant.value not in found.grants:
         found.grants = sorted({*found.grants, grant.value})
+        uow.record("role.granted", subject=found.id, actor=by, at=now, data={"role": grant.value})
     uow.session.add(found)
     await uow.session.flush()
     return found
@@ -55,12 +63,14 @@ async def accounts(*, uow: UnitOfWork) -> list[Account]:
     return list(await uow.session.exec(select(Account).order_by(col(Account.email))))
 
 
-async def create_token(email: str, name: str, *, uow: UnitOfWork, now: datetime) -> NewToken:
+async def create_token(
+    email: str, name: str, *, uow: UnitOfWork, now: datetime, by: str = "system"
+) -> NewToken:
     """A new token for this person (their account is made if needed); its secret is returned
     once."""
     if not name.strip() or len(name) > 200:
         raise InvalidInput({"name": "Name the token (what uses it), in 1 to 200 characters."})
-    owner = await account(email, uow=uow, now=now)
+    owner = await account(email, uow=uow, now=now, by=by)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         id=new_id(),
@@ -70,6 +80,14 @@ async def create_token(email: str, name: str, *, uow: UnitOfWork, now: datetime)
         created_at=now,
     )
     uow.session.add(token)
+    # The token's id and name go on the record, never its secret.
+    uow.record(
+        "token.created",
+        subject=token.id,
+        actor=by,
+        at=now,
+        data={"for": owner.email, "name": token.name},
+    )
     return NewToken(token=token, secret=secret)
 
 
@@ -82,13 +100,16 @@ async def tokens(*, uow: UnitOfWork) -> list[tuple[ApiToken, Account]]:
     return [(t, a) for t, a in rows]
 
 
-async def revoke_token(token_id: str, *, uow: UnitOfWork, now: datetime) -> ApiToken:
+async def revoke_token(
+    token_id: str, *, uow: UnitOfWork, now: datetime, by: str = "system"
+) -> ApiToken:
     token = await uow.session.get(ApiToken, token_id)
     if token is None:
         raise NotFound(f"No token has the id {token_id}; `incidents tokens list` shows them.")
     if token.revoked_at is None:
         token.revoked_at = now
         uow.session.add(token)
+        uow.record("token.revoked", subject=token.id, actor=by, at=now)
     return token
 
 

@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlmodel import col, select
+
 from incidents.kernel.actor import Grant
 from incidents.people import service as people
+from incidents.record.model import AuditEntry
 from infra.settings import Settings
 from tests.support import harm_report
 
@@ -58,6 +61,15 @@ async def test_the_cli_makes_a_token_that_acts_as_its_person(client, runtime, se
     refused = await client.get(f"/api/v1/reports/{filed['reference']}", headers=bearer)
     assert refused.status == 401
     assert refused.headers["WWW-Authenticate"] == "Bearer"
+
+    # Each change is on the record, by whoever ran the command, and never the token itself.
+    async with runtime.uows() as uow:
+        entries = list(await uow.session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))))
+    changes = [(e.action, e.actor) for e in entries if e.action.startswith(("token", "role"))]
+    assert [a for a, _ in changes] == ["token.created", "role.granted", "token.revoked"]
+    assert all(actor.startswith("command line (") for _, actor in changes)
+    assert all(secret not in str(e.data) for e in entries)
+    assert cli(settings, "audit", "verify").returncode == 0
 
 
 async def test_a_report_shows_to_its_reporter_the_people_named_and_auditors_only(client, runtime):
