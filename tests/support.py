@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
@@ -15,6 +19,7 @@ from consumers.runner import types_of
 from incidents.kernel.eventlog import ConsumerPosition, EventRow
 from incidents.notices.model import Notice
 from infra.bootstrap import Runtime
+from infra.settings import Settings
 
 
 class FakeClock:
@@ -160,3 +165,19 @@ async def with_token(client, page: str, fields: dict[str, str]) -> dict[str, str
     token = re.search(r'name="csrf" value="([^"]+)"', html)
     assert token, f"no form token on {page}"
     return {**fields, "csrf": token.group(1)}
+
+
+INCIDENTS = str(Path(sys.executable).parent / "incidents")
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`incidents …` as an administrator runs it, on the test's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
+    env.update(
+        INCIDENTS_HOME=str(settings.home),
+        INCIDENTS_DATABASE_URL=settings.resolved_database_url(),
+        INCIDENTS_SECRET_KEY="a-test-secret",
+    )
+    return subprocess.run(
+        [INCIDENTS, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )

@@ -9,11 +9,8 @@ import asyncio
 import csv
 import io
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -27,25 +24,10 @@ from incidents.record import service as record
 from incidents.record.model import AuditEntry
 from incidents.reports import service as reports
 from infra.db import make_engine, make_sessions
-from infra.settings import Settings
-from tests.support import ack_link, harm_report, settled, with_token
+from tests.support import ack_link, cli, harm_report, settled, with_token
 
-INCIDENTS = str(Path(sys.executable).parent / "incidents")
 TABLE = AuditEntry.__table__  # type: ignore[attr-defined]
 DEADLINE = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # 24 hours after harm_report's discovery
-
-
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """`incidents …` as an administrator runs it, on the test's database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
-    env.update(
-        INCIDENTS_HOME=str(settings.home),
-        INCIDENTS_DATABASE_URL=settings.resolved_database_url(),
-        INCIDENTS_SECRET_KEY="a-test-secret",
-    )
-    return subprocess.run(
-        [INCIDENTS, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 async def entries(runtime) -> list[AuditEntry]:  # type: ignore[no-untyped-def]

@@ -4,33 +4,12 @@ acknowledges only their own obligations, and the record says who did."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from sqlmodel import col, select
 
 from incidents.kernel.actor import Grant
 from incidents.people import service as people
 from incidents.record.model import AuditEntry
-from infra.settings import Settings
-from tests.support import harm_report
-
-INCIDENTS = str(Path(sys.executable).parent / "incidents")
-
-
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """`incidents …` as an administrator runs it, on the test's database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
-    env.update(
-        INCIDENTS_HOME=str(settings.home),
-        INCIDENTS_DATABASE_URL=settings.resolved_database_url(),
-        INCIDENTS_SECRET_KEY="a-test-secret",
-    )
-    return subprocess.run(
-        [INCIDENTS, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+from tests.support import cli, harm_report
 
 
 async def token(runtime, email: str, grant: Grant | None = None) -> dict[str, str]:  # type: ignore[no-untyped-def]
