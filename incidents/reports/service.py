@@ -266,8 +266,13 @@ async def _by_reference(reference: str, uow: UnitOfWork) -> Report | None:
     return report
 
 
-def _named(obligations: Iterable[Obligation], email: str) -> bool:
-    return any(r["email"].lower() == email for o in obligations for r in o.recipients)
+def _may_see(principal: Principal, report: Report, duties: Iterable[Obligation]) -> bool:
+    """An auditor or admin, the reporter, or a person one of its obligations names."""
+    return (
+        principal.reads_everything
+        or report.reporter_email.lower() == principal.email
+        or any(r["email"].lower() == principal.email for o in duties for r in o.recipients)
+    )
 
 
 async def report_for_principal(
@@ -278,11 +283,7 @@ async def report_for_principal(
     report = await _by_reference(reference, uow)
     if report is not None:
         duties = await obligations.obligations_of(report.id, uow=uow)
-        if (
-            principal.reads_everything
-            or report.reporter_email.lower() == principal.email
-            or _named(duties, principal.email)
-        ):
+        if _may_see(principal, report, duties):
             return report, duties
     raise NotFound("No report you may see has that reference.")
 
@@ -305,10 +306,6 @@ async def reports_for(
     out = []
     for report in found:
         duties = await obligations.obligations_of(report.id, uow=uow)
-        if (
-            principal.reads_everything
-            or report.reporter_email.lower() == principal.email
-            or _named(duties, principal.email)
-        ):
+        if _may_see(principal, report, duties):
             out.append((report, duties))
     return out
