@@ -192,8 +192,9 @@ class UnitOfWorkFactory:
     async def execute(self, statement: Executable) -> list[Row[Any]]:
         """Run one statement that writes no events, atomically on its own; its rows, if any.
 
-        For the hottest single-statement writes (claiming notices to send, recording them
-        sent): without a session and its BEGIN and COMMIT it costs about half as much.
+        For the hottest single-statement writes that need no place on the record (claiming
+        notices to send): without a session and its BEGIN and COMMIT it costs about half as
+        much. A change the record must show goes through a unit of work instead.
         """
         async with self._autocommit.connect() as conn:
             result = await conn.execute(statement)

@@ -5,6 +5,9 @@ instances never send the same notice at once, and a notice whose sender died is 
 the lease runs out. A crash between the server's acceptance and our record of it is the only
 window for a duplicate, and a bounded one (twice the mail connections: see `_send`); the
 notice's stable Message-ID lets mail systems drop it.
+
+A notice marked sent is put on the audit record (`notice.sent`, naming its recipients) in the
+same transaction; a refused one is put there by its NoticeFailed event.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlmodel import col, select
 
 from incidents.kernel.retry import retrying
 from incidents.kernel.time import Now, wait_for_wake
-from incidents.kernel.unit_of_work import UnitOfWorkFactory
+from incidents.kernel.unit_of_work import SYSTEM, UnitOfWorkFactory
 from incidents.notices.events import NoticeFailed
 from incidents.notices.model import Notice, NoticeStatus
 from notifications.outbound.mailer import DeliveryError, Mailer
@@ -69,7 +72,7 @@ class Delivery:
         self._room = asyncio.Event()  # a send finished: the window has room
         self._sending: set[asyncio.Task[None]] = set()
         self._connections = asyncio.Semaphore(mailer.connections)
-        self._sent: list[tuple[str, asyncio.Future[None]]] = []  # accepted, not yet recorded
+        self._sent: list[tuple[Row[Any], asyncio.Future[None]]] = []  # accepted, not yet recorded
         self._unrecorded = 0  # accepted by the server, record not yet committed
         self._recorded = asyncio.Condition()
         self._recorder: asyncio.Task[None] | None = None
@@ -176,7 +179,7 @@ class Delivery:
         if failure is not None:
             await self._failed(notice, failure)
         else:
-            await self._record_sent(notice.id)
+            await self._record_sent(notice)
 
     def _message(self, notice: Row[Any]) -> Message:
         return build_message(
@@ -189,7 +192,7 @@ class Delivery:
             thread_id=f"<report-{notice.report_id}@{notice.message_id.rsplit('@', 1)[-1]}",
         )
 
-    async def _record_sent(self, notice_id: str) -> None:
+    async def _record_sent(self, notice: Row[Any]) -> None:
         """Record a sent notice as soon as possible (group commit).
 
         Each send is recorded right after the server accepted it, so a crash can double only
@@ -198,7 +201,7 @@ class Delivery:
         transaction per write rather than per notice, and no notice held back for others.
         """
         recorded = asyncio.get_running_loop().create_future()
-        self._sent.append((notice_id, recorded))
+        self._sent.append((notice, recorded))
         self._unrecorded += 1
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.create_task(self._write_sent())
@@ -207,7 +210,7 @@ class Delivery:
     async def _write_sent(self) -> None:
         while self._sent:
             batch, self._sent = self._sent, []
-            await self._record_until_done([i for i, _ in batch], sent_at=self.now())
+            await self._record_until_done([n for n, _ in batch], sent_at=self.now())
             for _, recorded in batch:
                 if not recorded.done():
                     recorded.set_result(None)
@@ -215,22 +218,46 @@ class Delivery:
             async with self._recorded:
                 self._recorded.notify_all()
 
-    async def _record_until_done(self, notice_ids: list[str], *, sent_at: datetime) -> None:
-        """Mark these notices sent, trying again while the database is away.
+    async def _record_until_done(self, notices: list[Row[Any]], *, sent_at: datetime) -> None:
+        """Mark these notices sent and put each on the record, in one transaction, trying again
+        while the database is away.
+
+        Only the notices still pending change and get an entry: after a retry whose first try
+        did commit, or a notice another process already recorded, nothing is written twice.
 
         Given up, they would be sent again once their claim ran out. Meanwhile this process
         sends nothing more (`_send` waits while too many are unrecorded), so an outage costs a
         pause, not duplicates; only a crash leaves them to be sent again.
         """
+        mark = (
+            update(_NOTICES)
+            .where(
+                _NOTICES.c.id.in_([n.id for n in notices]),
+                _NOTICES.c.status == NoticeStatus.PENDING,
+            )
+            .values(status=NoticeStatus.SENT, sent_at=sent_at, last_error=None)
+            .returning(_NOTICES.c.id)
+        )
         async for attempt in retrying(
-            f"recording {len(notice_ids)} sent notices", first=0.1, most=MAX_RECORD_RETRY_SECONDS
+            f"recording {len(notices)} sent notices", first=0.1, most=MAX_RECORD_RETRY_SECONDS
         ):
             with attempt:
-                await self.uows.execute(
-                    update(_NOTICES)
-                    .where(_NOTICES.c.id.in_(notice_ids), _NOTICES.c.status == NoticeStatus.PENDING)
-                    .values(status=NoticeStatus.SENT, sent_at=sent_at, last_error=None)
-                )
+                async with self.uows() as uow:
+                    changed = set((await uow.session.exec(mark)).scalars())
+                    for notice in notices:  # in the order the server accepted them
+                        if notice.id in changed:
+                            uow.record(
+                                "notice.sent",
+                                subject=notice.report_id,
+                                actor=SYSTEM,
+                                at=sent_at,
+                                # Who was told, not what: the body holds the acknowledgement link.
+                                data={
+                                    "notice_id": notice.id,
+                                    "obligation_id": notice.obligation_id,
+                                    "to": list(notice.recipients),
+                                },
+                            )
 
     async def _failed(self, notice: Row[Any], exc: DeliveryError) -> None:
         now = self.now()
