@@ -10,7 +10,7 @@ from incidents.kernel.eventlog import ConsumerPosition, DeadLetter, EventRow, Ha
 from incidents.kernel.throttle import RateWindow
 from incidents.notices.model import Notice
 from incidents.obligations.model import ClockRow, Obligation
-from incidents.people.model import Account, ApiToken
+from incidents.people.model import Account, AccountLink, ApiToken, SignInSession
 from incidents.record.model import AuditEntry
 from incidents.reports.model import Report
 
@@ -18,6 +18,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Account",
+    "AccountLink",
     "ApiToken",
     "AuditEntry",
     "ClockRow",
@@ -29,5 +30,6 @@ __all__ = [
     "Obligation",
     "RateWindow",
     "Report",
+    "SignInSession",
     "metadata",
 ]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, overload
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from incidents.kernel.throttle import Limit
@@ -131,9 +131,61 @@ class Settings(BaseSettings):
     )
     rate_limits: Annotated[dict[str, Limit], NoDecode] = Field(
         default_factory=dict,
-        description="per-client limits, e.g. intake=300/minute,lookup=60/minute,ack=60/minute "
+        description="per-client limits, e.g. intake=300/minute,lookup=60/minute,ack=60/minute,"
+        "signin=20/minute "
         "(0 turns one off); unset ones keep their defaults",
     )
+
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="single sign-on: the OpenID Connect issuer, e.g. "
+        "https://login.microsoftonline.com/<tenant>/v2.0 or https://accounts.google.com "
+        "(its /.well-known/openid-configuration is read); unset: local accounts only",
+    )
+    oidc_client_id: str | None = Field(default=None, description="single sign-on: client id")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="single sign-on: client secret"
+    )
+    oidc_roles_claim: str = Field(
+        default="roles",
+        description="the ID token claim that lists a person's app roles or groups "
+        '("roles" for Entra ID app roles, "groups" for groups)',
+    )
+    oidc_role_map: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="which claim values grant admin or auditor, JSON, e.g. "
+        '{"AIIncidents.Admin": "admin", "Records Auditors": "auditor"}; policy roles '
+        "(CIO, CISO, …) come from INCIDENTS_DIRECTORY",
+    )
+    oidc_label: str = Field(
+        default="Sign in with your organisation's account",
+        description="the single sign-on button's words",
+    )
+    session_idle_minutes: float = Field(
+        default=30, gt=0, description="a signed-in session ends after this long without use"
+    )
+    session_hours: float = Field(
+        default=12, gt=0, description="a signed-in session ends this long after sign-in"
+    )
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            raise ValueError(
+                "INCIDENTS_OIDC_ISSUER is set: set INCIDENTS_OIDC_CLIENT_ID and "
+                "INCIDENTS_OIDC_CLIENT_SECRET too (from the app registration at your provider)"
+            )
+        return self
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _role_map(cls, v: dict[str, str]) -> dict[str, str]:
+        for claim, role in v.items():
+            if role not in ("admin", "auditor"):
+                raise ValueError(
+                    f"{claim!r} maps to {role!r}: map claim values to admin or auditor"
+                )
+        return v
 
     @field_validator("rate_limits", mode="before")
     @classmethod
@@ -143,8 +195,10 @@ class Settings(BaseSettings):
         limits: dict[str, Limit] = {}
         for item in filter(None, (p.strip() for p in v.split(","))):
             purpose, _, rate = item.partition("=")
-            if purpose.strip() not in ("intake", "lookup", "ack"):
-                raise ValueError(f"{item!r}: name intake, lookup or ack, e.g. lookup=60/minute")
+            if purpose.strip() not in ("intake", "lookup", "ack", "signin"):
+                raise ValueError(
+                    f"{item!r}: name intake, lookup, ack or signin, e.g. lookup=60/minute"
+                )
             limits[purpose.strip()] = Limit.parse(rate)
         return limits
 
@@ -195,7 +249,7 @@ class Settings(BaseSettings):
             return [p.strip() for p in v.split(",") if p.strip()]
         return v
 
-    @field_validator("interpretations", "kafka_consumer_options", mode="before")
+    @field_validator("interpretations", "kafka_consumer_options", "oidc_role_map", mode="before")
     @classmethod
     def _json(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -12,6 +12,7 @@ from incidents.cli.common import fail, with_runtime
 from incidents.kernel.actor import Grant
 from incidents.kernel.errors import DomainError
 from incidents.people import service as people
+from incidents.people import signin
 
 if TYPE_CHECKING:
     from infra.bootstrap import Runtime
@@ -43,16 +44,51 @@ def users_add(
     typer.echo(f"{email.strip().lower()}: {', '.join(grants) or 'no granted roles'}")
 
 
+@users_app.command("invite")
+def users_invite(
+    email: str = typer.Argument(..., help="the person's email address"),
+    role: Grant = typer.Option(None, help="grant a role: admin or auditor"),
+    name: str = typer.Option("", help="their name, as pages show it"),
+) -> None:
+    """Invite someone to sign in with a password (for cities without single sign-on). Prints
+    a link, alone on the last line, that lets them choose one; it works once, for 7 days.
+    Admins and auditors also set up one-time codes at their first sign-in."""
+
+    async def work(rt: Runtime) -> str:
+        async with rt.uows() as uow:
+            made = await signin.invite(
+                email, uow=uow, now=rt.now(), by=ADMIN, grant=role, name=name
+            )
+        return f"{rt.base_url}/account/password/{made.code}"
+
+    try:
+        link = asyncio.run(with_runtime(work))
+    except DomainError as exc:
+        fail(str(exc))
+    days = signin.INVITATION_LIFETIME.days
+    typer.echo(
+        f"invitation for {email.strip().lower()}; send them this link (it works once, "
+        f"for {days} days):"
+    )
+    typer.echo(link)
+
+
 @users_app.command("list")
 def users_list() -> None:
     """Every account and its granted roles."""
 
-    async def work(rt: Runtime) -> list[tuple[str, list[str]]]:
+    async def work(rt: Runtime) -> list[str]:
         async with rt.uows() as uow:
-            return [(a.email, list(a.grants)) for a in await people.accounts(uow=uow)]
+            return [
+                f"{a.email}  {', '.join(a.grants) or '-'}"
+                + ("  password" if a.password_hash else "")
+                + ("  one-time codes" if a.totp_secret else "")
+                + (f"  locked until {a.locked_until:%H:%M} UTC" if a.locked_until else "")
+                for a in await people.accounts(uow=uow)
+            ]
 
-    for email, grants in asyncio.run(with_runtime(work)):
-        typer.echo(f"{email}  {', '.join(grants) or '-'}")
+    for line in asyncio.run(with_runtime(work)):
+        typer.echo(line)
 
 
 @tokens_app.command("create")

@@ -1,13 +1,16 @@
-"""Who is acting: a person signed in (by an API token today), with the roles granted to them.
+"""Who is acting: a person signed in (by a session or an API token), with the roles they hold.
 
-What a person may see and do follows from who they are in the record (the reporter, a person a
-policy named) and from these grants; `incidents.people.permissions` writes the rules down.
+Roles come from two places: the organisation's directory names the people behind each policy
+role (supervisor, CDPO, CIO, CISO, …), and accounts are granted `admin` or `auditor`. What each
+role may do is written once, as data, in `incidents.people.permissions`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from incidents.kernel.vocabulary import Role
 
 
 class Grant(StrEnum):
@@ -21,7 +24,9 @@ class Grant(StrEnum):
 class Principal:
     email: str  # lower-cased
     grants: frozenset[Grant] = frozenset()
+    roles: frozenset[Role] = frozenset()  # the policy roles the directory gives this person
+    name: str = ""
 
     @property
     def reads_everything(self) -> bool:
-        return bool(self.grants & {Grant.ADMIN, Grant.AUDITOR})
+        return Grant.AUDITOR in self.grants

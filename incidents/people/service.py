@@ -15,6 +15,7 @@ from incidents.kernel.errors import InvalidInput, NotFound
 from incidents.kernel.ids import new_id
 from incidents.kernel.unit_of_work import UnitOfWork
 from incidents.people.model import Account, ApiToken
+from incidents.policy.directory import Directory
 
 TOKEN_PREFIX = "inc_"  # so a token pasted somewhere it should not be is easy to recognise
 
@@ -29,7 +30,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.strip().encode()).hexdigest()
 
 
-def _email(email: str) -> str:
+def normal_email(email: str) -> str:
     normal = email.strip().lower()
     if "@" not in normal or len(normal) > 320 or not normal.isprintable() or " " in normal:
         raise InvalidInput({"email": "Give an email address such as name@city.gov."})
@@ -46,7 +47,7 @@ async def account(
 ) -> Account:
     """The account for this email, made if there is none; with `grant`, that role added. Both
     go on the record, with `by` as the actor."""
-    address = _email(email)
+    address = normal_email(email)
     found = (await uow.session.exec(select(Account).where(Account.email == address))).one_or_none()
     if found is None:
         found = Account(id=new_id(), email=address, grants=[], created_at=now)
@@ -113,7 +114,22 @@ async def revoke_token(
     return token
 
 
-async def principal_for(secret: str, *, uow: UnitOfWork, now: datetime) -> Principal | None:
+def principal_of(
+    found: Account, directory: Directory, extra: frozenset[Grant] = frozenset()
+) -> Principal:
+    """The person an account is: the roles the directory gives their email, and their grants
+    (`extra`: those a single sign-on's claims gave for one session)."""
+    return Principal(
+        email=found.email,
+        grants=frozenset(Grant(g) for g in found.grants) | extra,
+        roles=directory.roles_held_by(found.email),
+        name=found.name or directory.name_of(found.email),
+    )
+
+
+async def principal_for(
+    secret: str, *, uow: UnitOfWork, now: datetime, directory: Directory
+) -> Principal | None:
     """Who a bearer token acts as, or None if it is unknown or revoked."""
     found = (
         await uow.session.exec(
@@ -129,4 +145,4 @@ async def principal_for(secret: str, *, uow: UnitOfWork, now: datetime) -> Princ
     token, owner = found
     token.last_used_at = now
     uow.session.add(token)
-    return Principal(email=owner.email, grants=frozenset(Grant(g) for g in owner.grants))
+    return principal_of(owner, directory)

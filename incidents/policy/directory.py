@@ -45,6 +45,25 @@ class Directory(BaseModel):
                 return tuple(people)
         return tuple(self.fallback)
 
+    def roles_held_by(self, email: str) -> frozenset[Role]:
+        """Every role this person holds, citywide or in any department. A signed-in person gets
+        these roles' powers (`incidents.people.permissions`)."""
+        address = email.strip().casefold()
+        scopes = [self.roles, *self.departments.values()]
+        return frozenset(
+            role
+            for scope in scopes
+            for role, people in scope.items()
+            if any(str(p.email).casefold() == address for p in people)
+        )
+
+    def name_of(self, email: str) -> str:
+        """The name the directory gives this address, or "" if it names nobody there."""
+        address = email.strip().casefold()
+        everyone = [*self.fallback, *(p for ps in self.roles.values() for p in ps)]
+        everyone += [p for d in self.departments.values() for ps in d.values() for p in ps]
+        return next((p.name for p in everyone if str(p.email).casefold() == address), "")
+
     def system(self, name: str) -> AISystem:
         for known, attrs in self.ai_systems.items():
             if known.casefold() == name.strip().casefold():

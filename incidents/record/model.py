@@ -28,9 +28,8 @@ class AuditEntry(SQLModel, table=True):
     # UTC; SQLite keeps no offset, so a time read back without one is UTC.
     at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
     action: str = Field(max_length=ACTION_LENGTH)  # e.g. obligation.acknowledged, token.created
-    subject: str = Field(
-        max_length=SUBJECT_LENGTH
-    )  # what changed: a report's id, an account's id, …
+    # What changed: a report's id, an account's id, … (indexed: a report's page shows its own)
+    subject: str = Field(max_length=SUBJECT_LENGTH, index=True)
     actor: str = Field(max_length=ACTOR_LENGTH)  # who: an email address, "system", "reporter"
     data: dict[str, Any] = Field(sa_type=sa.JSON)
     event_id: str | None = Field(default=None, max_length=36)  # the event, if it announced one

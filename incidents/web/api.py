@@ -9,14 +9,16 @@ from aiohttp import web
 
 from incidents.kernel.errors import InvalidInput
 from incidents.obligations import service as obligations
+from incidents.people.permissions import Permission
 from incidents.reports import service as reports
 from incidents.reports.intake import DuplicateKey
 from incidents.reports.model import Channel
 from incidents.reports.schemas import parse_report
 from incidents.reports.service import Filed
+from incidents.web.access import caller, requires, signed_in
 from incidents.web.deps import DEPS
 from incidents.web.presenters import obligation_json, report_json
-from incidents.web.security import bearer, throttle
+from incidents.web.security import throttle
 
 routes = web.RouteTableDef()
 
@@ -37,6 +39,7 @@ async def json_body(request: web.Request) -> Any:
 
 
 @routes.post("/api/v1/reports")
+@requires(Permission.FILE_REPORT)
 async def file_report(request: web.Request) -> web.Response:
     """File a report. With an Idempotency-Key, a retry with the same key and body gets the
     first answer (`Idempotent-Replayed: true`) and files nothing; the same key with another
@@ -94,11 +97,12 @@ def _filed(filed: Filed, *, replayed: bool = False) -> web.Response:
 
 
 @routes.get("/api/v1/reports/{reference}")
+@requires(Permission.LOOK_UP_WITH_RECEIPT)
 async def get_report(request: web.Request) -> web.Response:
     """A report, for whoever holds its receipt code, or (with a token) for its reporter, the
     people a policy named for it, and auditors; 404 for anyone else."""
     await throttle(request, "lookup")
-    principal = await bearer(request, required=False)
+    principal = caller(request)
     reference = request.match_info["reference"]
     async with request.app[DEPS].uows() as uow:
         if principal is not None:
@@ -110,22 +114,22 @@ async def get_report(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/reports")
+@requires(Permission.READ_OWN)
 async def list_reports(request: web.Request) -> web.Response:
     """The newest reports the caller may see (a token is needed)."""
     await throttle(request, "lookup")
-    principal = await bearer(request, required=True)
-    assert principal is not None
+    principal = signed_in(request)
     async with request.app[DEPS].uows() as uow:
         visible = await reports.reports_for(principal, uow=uow)
     return web.json_response({"reports": [report_json(r, duties) for r, duties in visible]})
 
 
 @routes.post("/api/v1/obligations/{obligation_id}/acknowledge")
+@requires(Permission.ACKNOWLEDGE_OWN)
 async def acknowledge(request: web.Request) -> web.Response:
     """Acknowledge one of the caller's own obligations (a token is needed); 404 for any other."""
     await throttle(request, "ack")
-    principal = await bearer(request, required=True)
-    assert principal is not None
+    principal = signed_in(request)
     deps = request.app[DEPS]
     async with deps.uows() as uow:
         done = await obligations.acknowledge_as(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,13 +18,20 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from incidents.kernel import eventlog
+from incidents.kernel.actor import Grant
 from incidents.kernel.errors import InvalidInput, NotFound
 from incidents.kernel.throttle import Limit
 from incidents.notices import service as notices
-from incidents.web import api, openapi, pages, security
-from incidents.web.deps import DEPS, WebDeps
+from incidents.people.permissions import Permission
+from incidents.people.signin import Timeouts
+from incidents.web import api, oidc, openapi, pages, security, signin, staff
+from incidents.web.access import check_routes, page_context, requires, who_and_may
+from incidents.web.deps import DEPS, SendMail, SingleSignOn, WebDeps
 from incidents.web.security import is_api
 from infra.bootstrap import Runtime
+from infra.settings import Settings
+from notifications.outbound.mailer import DeliveryError
+from notifications.outbound.render import build_message
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HERE = Path(__file__).parent
@@ -90,22 +99,26 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-async def _form_token(request: web.Request) -> dict[str, Any]:
-    """Every page's forms carry the token `security.forms_from_this_site` checks."""
-    return {"csrf_token": request.get(security.TOKEN_KEY, "")}
+async def _page_context(request: web.Request) -> dict[str, Any]:
+    return page_context(request)
 
 
 def _page(request: web.Request, title: str, message: str, status: int) -> web.Response:
     return aiohttp_jinja2.render_template(
-        "error.html", request, {"title": title, "message": message}, status=status
+        "error.html",
+        request,
+        {**page_context(request), "title": title, "message": message},
+        status=status,
     )
 
 
+@requires(Permission.SERVICE_HEALTH)
 async def healthz(request: web.Request) -> web.Response:
     """The process answers (for a container's health check)."""
     return web.json_response({"status": "ok"})
 
 
+@requires(Permission.SERVICE_HEALTH)
 async def readyz(request: web.Request) -> web.Response:
     """Ready to take reports (the database answers), and what is still waiting to go out.
 
@@ -164,7 +177,52 @@ def deps_of(runtime: Runtime) -> WebDeps:
         secure_cookies=runtime.base_url.startswith("https://"),
         rate_limits={**DEFAULT_LIMITS, **runtime.settings.rate_limits},
         trusted_proxies=tuple(runtime.settings.trusted_proxies),
+        timeouts=Timeouts(
+            idle=timedelta(minutes=runtime.settings.session_idle_minutes),
+            absolute=timedelta(hours=runtime.settings.session_hours),
+        ),
+        single_sign_on=_single_sign_on(runtime.settings),
+        send_mail=_mail_sender(runtime),
     )
+
+
+def _single_sign_on(settings: Settings) -> SingleSignOn | None:
+    if not settings.oidc_issuer:
+        return None
+    assert settings.oidc_client_id and settings.oidc_client_secret  # the settings check it
+    return SingleSignOn(
+        issuer=settings.oidc_issuer.rstrip("/"),
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret.get_secret_value(),
+        roles_claim=settings.oidc_roles_claim,
+        role_map={claim: Grant(role) for claim, role in settings.oidc_role_map.items()},
+        label=settings.oidc_label,
+    )
+
+
+def _mail_sender(runtime: Runtime) -> SendMail:
+    """Mail a person now, through the service's mailer (password-reset links)."""
+
+    async def send(to: str, subject: str, text: str) -> None:
+        message_id = make_msgid(domain=urlsplit(runtime.base_url).hostname or "incidents")
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
+        message = build_message(
+            sender=runtime.settings.mail_from,
+            recipients=[to],
+            subject=subject,
+            text=text,
+            html=f"<!doctype html><html><body>{paragraphs}</body></html>",
+            message_id=message_id,
+            thread_id=message_id,
+        )
+        try:
+            await runtime.mailer.send(
+                message, sender=parseaddr(runtime.settings.mail_from)[1], recipients=[to]
+            )
+        except DeliveryError as exc:
+            raise OSError(str(exc)) from exc
+
+    return send
 
 
 # Per client. Staff file a few reports a day; a receipt code or an acknowledgement link is
@@ -173,6 +231,9 @@ DEFAULT_LIMITS = {
     "intake": Limit.parse("300/minute"),
     "lookup": Limit.parse("60/minute"),
     "ack": Limit.parse("60/minute"),
+    # Passwords and one-time codes: a person mistypes a few; a guesser is slowed here and the
+    # account locks after signin.MAX_FAILURES wrong passwords in a row.
+    "signin": Limit.parse("20/minute"),
 }
 
 
@@ -187,7 +248,7 @@ def allowed_hosts(base_url: str, extra: Iterable[str]) -> frozenset[str]:
 def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
     """The web application around a runtime. With `workers`, consumers and clocks run here too."""
     app = web.Application(
-        middlewares=[security.known_hosts, errors, security.forms_from_this_site],
+        middlewares=[security.known_hosts, errors, security.forms_from_this_site, who_and_may],
         client_max_size=runtime.settings.max_body_bytes,
     )
     app[DEPS] = deps_of(runtime)
@@ -196,15 +257,19 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
         loader=jinja2.PackageLoader("incidents.web", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
-        context_processors=[_form_token],
+        context_processors=[_page_context],
     )
     app.on_response_prepare.append(security.on_prepare)
     app.router.add_routes(api.routes)
     app.router.add_get("/api/v1/openapi.json", openapi.document)
     app.router.add_routes(pages.routes)
+    app.router.add_routes(signin.routes)
+    app.router.add_routes(oidc.routes)
+    app.router.add_routes(staff.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", HERE / "static", name="static")
+    check_routes(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if workers:

@@ -14,9 +14,11 @@ from typing import Protocol
 
 from aiohttp import web
 
+from incidents.kernel.actor import Grant
 from incidents.kernel.throttle import Limit
 from incidents.kernel.time import Now
 from incidents.kernel.unit_of_work import UnitOfWorkFactory
+from incidents.people.signin import Timeouts
 from incidents.policy import PolicySet
 from incidents.reports.model import Channel
 from incidents.reports.schemas import NewReport
@@ -29,6 +31,27 @@ class FileReport(Protocol):
     def __call__(
         self, report: NewReport, channel: Channel, idempotency: Idempotency | None = None
     ) -> Awaitable[Filed]: ...
+
+
+class SendMail(Protocol):
+    """Send one plain-text email now (password resets); raises OSError when it cannot."""
+
+    def __call__(self, to: str, subject: str, text: str) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True)
+class SingleSignOn:
+    """The organisation's OpenID Connect identity provider (Entra ID, Google, any issuer)."""
+
+    issuer: str  # e.g. https://login.microsoftonline.com/<tenant>/v2.0
+    client_id: str
+    client_secret: str
+    # The claim that lists a person's groups or app roles ("roles" in Entra ID app roles,
+    # "groups" elsewhere), and which of its values make an admin or an auditor. Policy roles
+    # (CIO, CISO, …) come from the directory, never from claims: one source of truth.
+    roles_claim: str
+    role_map: Mapping[str, Grant]
+    label: str  # the button's words, e.g. "Sign in with City of San José"
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,9 @@ class WebDeps:
     secure_cookies: bool  # behind HTTPS: cookies only over HTTPS
     rate_limits: Mapping[str, Limit]  # per client: "intake", "lookup", "ack"
     trusted_proxies: Sequence[IPNetwork]  # whose X-Forwarded-For names the client
+    timeouts: Timeouts  # how long a signed-in session lasts
+    single_sign_on: SingleSignOn | None  # None: local accounts only
+    send_mail: SendMail
 
     @property
     def zone(self) -> str:

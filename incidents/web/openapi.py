@@ -22,7 +22,9 @@ from pydantic.json_schema import models_json_schema
 
 from incidents.kernel.vocabulary import DataCategory, IncidentKind, Role
 from incidents.obligations.model import ObligationStatus
+from incidents.people.permissions import Permission
 from incidents.reports.schemas import NewReport, Reporter
+from incidents.web.access import requires
 
 # A report's reference, as the path of GET /api/v1/reports/{reference}. ASCII digits: JSON
 # Schema's \d is ASCII, Python's is not, and fuzzers read patterns with Python.
@@ -361,5 +363,6 @@ def _body() -> bytes:
     return json.dumps(build()).encode()
 
 
+@requires(Permission.READ_API_DESCRIPTION)
 async def document(request: web.Request) -> web.Response:
     return web.Response(body=_body(), content_type="application/json")

@@ -17,16 +17,19 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from incidents.kernel.errors import InvalidInput, NotFound
-from incidents.kernel.vocabulary import CATEGORY_CHOICES, KIND_CHOICES, role_name
+from incidents.kernel.vocabulary import CATEGORY_CHOICES, KIND_CHOICES
 from incidents.kernel.wording import local_time
 from incidents.obligations import service as obligations
 from incidents.obligations.model import Obligation
 from incidents.obligations.tokens import ack_token_valid
+from incidents.people.permissions import Permission
 from incidents.policy.presentation import describe_pack, source_page
 from incidents.reports import service as reports
 from incidents.reports.model import Channel, Report
 from incidents.reports.schemas import parse_report
+from incidents.web.access import requires
 from incidents.web.deps import DEPS
+from incidents.web.presenters import obligation_view
 from incidents.web.security import throttle
 
 routes = web.RouteTableDef()
@@ -46,6 +49,7 @@ FIELD_IDS = {
 
 
 @routes.get("/")
+@requires(Permission.READ_POLICIES)
 @aiohttp_jinja2.template("home.html")
 async def home(request: web.Request) -> dict[str, Any]:
     deps = request.app[DEPS]
@@ -70,6 +74,7 @@ def _form_context(
 
 
 @routes.get("/report")
+@requires(Permission.FILE_REPORT)
 async def report_form(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template(
         "report_form.html", request, _form_context(request, {}, {})
@@ -77,6 +82,7 @@ async def report_form(request: web.Request) -> web.Response:
 
 
 @routes.post("/report")
+@requires(Permission.FILE_REPORT)
 async def report_submit(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     await throttle(request, "intake")
@@ -95,7 +101,7 @@ async def report_submit(request: web.Request) -> web.Response:
         {
             "report": filed.report,
             "receipt_code": filed.receipt_code,
-            "obligations": [_obligation_view(o) for o in filed.obligations],
+            "obligations": [obligation_view(o) for o in filed.obligations],
         },
         status=201,
     )
@@ -126,26 +132,8 @@ def _report_body(form: MultiDictProxy[Any], zone: str) -> dict[str, Any]:
     }
 
 
-def _obligation_view(o: Obligation) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "role": role_name(o.role),
-        "recipients": ", ".join(r["name"] for r in o.recipients),
-        "due": local_time(o.due_at, o.timezone),
-        "status": o.status,
-        "late": o.late,
-        "level": o.level,
-        "acknowledged": local_time(o.acknowledged_at, o.timezone),
-        "acknowledged_by": o.acknowledged_by,
-        "rules": ", ".join(o.rules),
-        "citations": o.citations,
-        "interpretation": o.interpretation,
-        "action": o.action,
-        "holidays": "; ".join(o.holidays or ()),
-    }
-
-
 @routes.get("/policies")
+@requires(Permission.READ_POLICIES)
 @aiohttp_jinja2.template("policies.html")
 async def policies(request: web.Request) -> dict[str, Any]:
     """Every active pack in plain language, for staff and the public."""
@@ -153,6 +141,7 @@ async def policies(request: web.Request) -> dict[str, Any]:
 
 
 @routes.get("/policies/{pack}/source")
+@requires(Permission.READ_POLICIES)
 @aiohttp_jinja2.template("policy_source.html")
 async def policy_source(request: web.Request) -> dict[str, Any]:
     """A pack's source text with every passage its rules cite marked, so each "why" can link
@@ -164,12 +153,14 @@ async def policy_source(request: web.Request) -> dict[str, Any]:
 
 
 @routes.get("/status")
+@requires(Permission.LOOK_UP_WITH_RECEIPT)
 @aiohttp_jinja2.template("status_form.html")
 async def status_form(request: web.Request) -> dict[str, Any]:
     return {"values": {}, "error": None}
 
 
 @routes.post("/status")
+@requires(Permission.LOOK_UP_WITH_RECEIPT)
 async def status_lookup(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     await throttle(request, "lookup")
@@ -191,7 +182,7 @@ async def status_lookup(request: web.Request) -> web.Response:
         {
             "report": report,
             "discovered": local_time(report.discovered_at, deps.zone),
-            "obligations": [_obligation_view(o) for o in duties],
+            "obligations": [obligation_view(o) for o in duties],
         },
     )
 
@@ -230,7 +221,7 @@ def _ack_context(
     """`named`: the person the link names (empty on a link from before links named one)."""
     return {
         "named": named,
-        "o": _obligation_view(obligation),
+        "o": obligation_view(obligation),
         "person": person,
         "report": report,
         "discovered": local_time(report.discovered_at, obligation.timezone),
@@ -239,6 +230,7 @@ def _ack_context(
 
 
 @routes.get("/ack/{obligation_id}")
+@requires(Permission.ACKNOWLEDGE_BY_LINK)
 async def ack_page(request: web.Request) -> web.Response:
     """Shows the report and one button. Opening the link acknowledges nothing: mail scanners
     follow links."""
@@ -250,6 +242,7 @@ async def ack_page(request: web.Request) -> web.Response:
 
 
 @routes.post("/ack/{obligation_id}")
+@requires(Permission.ACKNOWLEDGE_BY_LINK)
 async def ack_submit(request: web.Request) -> web.Response:
     """Acknowledges as the person the link was sent to: nobody chooses whom they are."""
     deps = request.app[DEPS]
@@ -261,11 +254,12 @@ async def ack_submit(request: web.Request) -> web.Response:
             obligation.id, by=person["email"], uow=uow, now=deps.now()
         )
     return aiohttp_jinja2.render_template(
-        "ack_done.html", request, {"o": _obligation_view(done), "report": report}
+        "ack_done.html", request, {"o": obligation_view(done), "report": report}
     )
 
 
 @routes.get("/mail")
+@requires(Permission.READ_DEMO_MAIL)
 @aiohttp_jinja2.template("mail_list.html")
 async def mail_list(request: web.Request) -> dict[str, Any]:
     folder = request.app[DEPS].mail_folder
@@ -281,6 +275,7 @@ async def mail_list(request: web.Request) -> dict[str, Any]:
 
 
 @routes.get("/mail/{name}")
+@requires(Permission.READ_DEMO_MAIL)
 @aiohttp_jinja2.template("mail_view.html")
 async def mail_view(request: web.Request) -> dict[str, Any]:
     folder = request.app[DEPS].mail_folder

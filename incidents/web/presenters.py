@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from incidents.kernel.vocabulary import Role
+from incidents.kernel.vocabulary import Role, role_name
+from incidents.kernel.wording import local_time
 from incidents.obligations.model import Obligation
 from incidents.policy import Citation, Person, PlannedObligation, presentation
 from incidents.reports.model import Report
@@ -71,4 +72,24 @@ def report_json(r: Report, obligations: list[Obligation]) -> dict[str, Any]:
         "data_categories": r.data_categories,
         "policies": r.policies,
         "obligations": [obligation_json(o) for o in obligations],
+    }
+
+
+def obligation_view(o: Obligation) -> dict[str, Any]:
+    """An obligation as pages show it: names, local times, citations."""
+    return {
+        "id": o.id,
+        "role": role_name(o.role),
+        "recipients": ", ".join(r["name"] for r in o.recipients),
+        "due": local_time(o.due_at, o.timezone),
+        "status": o.status,
+        "late": o.late,
+        "level": o.level,
+        "acknowledged": local_time(o.acknowledged_at, o.timezone),
+        "acknowledged_by": o.acknowledged_by,
+        "rules": ", ".join(o.rules),
+        "citations": o.citations,
+        "interpretation": o.interpretation,
+        "action": o.action,
+        "holidays": "; ".join(o.holidays or ()),
     }

@@ -25,9 +25,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from incidents.kernel.actor import Principal
 from incidents.kernel.throttle import hit
-from incidents.people import service as people
 from incidents.web.deps import DEPS, IPNetwork
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -153,31 +151,6 @@ def client_address(request: web.Request, trusted: Sequence[IPNetwork]) -> str:
         if not any(ip in network for network in trusted):
             return str(ip)
     return chain[0] or "unknown"
-
-
-async def bearer(request: web.Request, *, required: bool) -> Principal | None:
-    """The person an `Authorization: Bearer` token acts as; None without one (401 when one is
-    `required`, or when the token is not valid)."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        if required:
-            raise _unauthorized(
-                "Sign in: send Authorization: Bearer <token> (incidents tokens create)."
-            )
-        return None
-    scheme, _, secret = header.partition(" ")
-    principal = None
-    if scheme.lower() == "bearer" and secret.strip():
-        deps = request.app[DEPS]
-        async with deps.uows() as uow:
-            principal = await people.principal_for(secret, uow=uow, now=deps.now())
-    if principal is None:
-        raise _unauthorized("This token is not valid: it was revoked, or it is mistyped.")
-    return principal
-
-
-def _unauthorized(reason: str) -> web.HTTPUnauthorized:
-    return web.HTTPUnauthorized(reason=reason, headers={"WWW-Authenticate": "Bearer"})
 
 
 class Refused(web.HTTPForbidden):

@@ -1,0 +1,7 @@
+"""Single sign-on with OpenID Connect: authorization code flow with PKCE (being built)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
