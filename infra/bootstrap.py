@@ -12,6 +12,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 
 from consumers.notifier import Notifier
 from consumers.router import Router
@@ -22,6 +23,7 @@ from incidents.obligations.clocks import fire_due_clocks
 from incidents.policy import PolicySet, load_directory, load_packs
 from incidents.policy.loader import DEMO_DIRECTORY
 from incidents.policy.overrides import apply_interpretations
+from incidents.record.model import AuditEntry
 from incidents.reports.intake import Intake
 from infra.clocks import ClockKeeper
 from infra.db import is_sqlite, make_engine, make_sessions
@@ -138,6 +140,33 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.delivery.run(), name="delivery"))
         if clocks:
             self.clocks.start()
+
+    async def record_settings(self, by: str) -> None:
+        """Put this instance's settings on the record when they differ from the last recorded:
+        a setting changed between restarts shows, with its old and new value."""
+        current = self.settings.recordable()
+        async with self.uows() as uow:
+            last = (
+                await uow.session.exec(
+                    select(AuditEntry)
+                    .where(AuditEntry.action == "settings.changed")
+                    .order_by(col(AuditEntry.seq).desc())
+                    .limit(1)
+                )
+            ).first()
+            before: dict[str, str] = dict(last.data["settings"]) if last else {}
+            changed = sorted(k for k in current if before.get(k) != current[k])
+            if changed:
+                uow.record(
+                    "settings.changed",
+                    subject="settings",
+                    actor=by,
+                    at=self.now(),
+                    data={
+                        "changed": {k: {"from": before.get(k), "to": current[k]} for k in changed},
+                        "settings": current,
+                    },
+                )
 
     async def close(self) -> None:
         await self.intake.close()

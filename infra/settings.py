@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, overload
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from incidents.kernel.throttle import Limit
@@ -279,6 +279,21 @@ class Settings(BaseSettings):
         if which == "database":
             return without_password(self.resolved_database_url())
         return None if self.smtp_url is None else without_password(self.smtp_url.get_secret_value())
+
+    def recordable(self) -> dict[str, str]:
+        """Every setting as the record keeps it: URLs with their passwords hidden, and of a
+        secret only whether it is set (the record is exported to the public)."""
+        shown: dict[str, str] = {}
+        for name, value in self:
+            if isinstance(value, SecretUrl):
+                shown[name] = str(value)
+            elif isinstance(value, SecretStr) or name == "kafka_consumer_options":
+                shown[name] = "set" if value else "unset"
+            elif isinstance(value, BaseModel | dict | list):
+                shown[name] = json.dumps(value, default=str, sort_keys=True)
+            else:
+                shown[name] = "unset" if value is None else str(value)
+        return shown
 
     def resolved_secret_key(self) -> bytes:
         """The configured key, or one generated once and kept in the data folder."""

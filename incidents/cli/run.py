@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import signal
+import socket
 from typing import TYPE_CHECKING
 
 import typer
@@ -20,6 +22,10 @@ from incidents.policy import PolicyError
 
 if TYPE_CHECKING:
     from infra.settings import Settings
+
+# Who changed a setting, on the record: whoever started the process with it (the environment
+# it reads is theirs), on this machine.
+STARTED_BY = f"started by {getpass.getuser()} on {socket.gethostname()}"
 
 
 def serve(
@@ -62,6 +68,7 @@ def _start_web(config: Settings, host: str, port: int, *, workers: bool) -> None
 
     async def make_app() -> web.Application:
         runtime = await build(config, base_url=f"http://{shown_host}:{port}")
+        await runtime.record_settings(by=STARTED_BY)
         return create_app(runtime, workers=workers)
 
     mail = config.safe_url("smtp") or f"files in {config.outbox_mail_dir.resolve()} (see /mail)"
@@ -93,6 +100,7 @@ def _run_worker(config: Settings, consumer: list[str] | None, *, clocks: bool) -
     async def main() -> None:
         try:
             runtime = await build(config)
+            await runtime.record_settings(by=STARTED_BY)
         except PolicyError as exc:
             fail(str(exc))
         try:
