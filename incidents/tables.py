@@ -6,6 +6,8 @@ A new concept's model is added here.
 
 from sqlmodel import SQLModel
 
+from incidents.cases.evidence import CaseEvidence
+from incidents.cases.model import Case, CaseReport
 from incidents.kernel.eventlog import ConsumerPosition, DeadLetter, EventRow, HandledEvent
 from incidents.kernel.throttle import RateWindow
 from incidents.notices.model import Notice
@@ -21,6 +23,9 @@ __all__ = [
     "AccountLink",
     "ApiToken",
     "AuditEntry",
+    "Case",
+    "CaseEvidence",
+    "CaseReport",
     "ClockRow",
     "ConsumerPosition",
     "DeadLetter",

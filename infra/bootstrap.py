@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
+from consumers.cases import Cases
 from consumers.notifier import Notifier
 from consumers.router import Router
 from consumers.runner import Consumer, ConsumerRunner, EventSource, types_of
@@ -40,7 +41,7 @@ from notifications.outbound.mailer import Mailer, mailer_for
 log = logging.getLogger(__name__)
 
 # Every consumer group, for `incidents kafka init` (each has a dead-letter topic).
-CONSUMER_NAMES = (Notifier.name, Router.name)
+CONSUMER_NAMES = (Notifier.name, Router.name, Cases.name)
 
 
 def load_policy(settings: Settings) -> PolicySet:
@@ -239,6 +240,7 @@ async def build(
             base_url=base, secret=secret, mail_domain=mail_domain, wake_delivery=delivery.wake
         ),
         Router(policy=policy),
+        Cases(policy=policy),
     ]
     return Runtime(
         settings=settings,

@@ -16,8 +16,13 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from consumers.runner import types_of
+from incidents.kernel.actor import Grant
 from incidents.kernel.eventlog import ConsumerPosition, EventRow
 from incidents.notices.model import Notice
+from incidents.people import service as people
+from incidents.people import signin
+from incidents.web import access
+from incidents.web.deps import DEPS
 from infra.bootstrap import Runtime
 from infra.settings import Settings
 
@@ -181,3 +186,28 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [INCIDENTS, *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
+
+
+async def bearer(runtime: Runtime, email: str, grant: Grant | None = None) -> dict[str, str]:
+    """The Authorization header of a new API token for `email` (granted `grant` first)."""
+    async with runtime.uows() as uow:
+        if grant is not None:
+            await people.account(email, uow=uow, now=runtime.now(), grant=grant)
+        made = await people.create_token(email, "test", uow=uow, now=runtime.now())
+    return {"Authorization": f"Bearer {made.secret}"}
+
+
+async def sign_in_as(client, runtime: Runtime, email: str, grant: Grant | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Sign `email` in on pages, as single sign-on would: the client sends their session
+    cookie from now on."""
+    async with runtime.uows() as uow:
+        started = await signin.with_identity_provider(
+            email,
+            name="",
+            grants=frozenset({grant} if grant else ()),
+            issuer="test",
+            uow=uow,
+            now=runtime.now(),
+        )
+    sealed = access.seal(client.app[DEPS], started.secret)
+    client.session.cookie_jar.update_cookies({access.SESSION_COOKIE: sealed})

@@ -1,7 +1,8 @@
 """`incidents policy check | list | explain`: an administrator's tools for policy packs.
 
 `explain` runs the same engine and the same JSON serializer as the service, so its output is a
-faithful preview of what a report would set in motion.
+faithful preview of what a report would set in motion: its obligations and, when a rule it matches
+opens one, the security case with its owner, severity, on-call page and response-plan tasks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from incidents.kernel.vocabulary import DataCategory, IncidentKind, role_name
 from incidents.policy.active import PolicySet
+from incidents.policy.cases import PlannedCase, case_for
 from incidents.policy.directory import Directory
 from incidents.policy.engine import Plan, ReportFacts, plan_for
 from incidents.policy.loader import (
@@ -27,7 +29,14 @@ from incidents.policy.loader import (
     load_pack,
     pack_path,
 )
-from incidents.policy.presentation import obligation_json
+from incidents.policy.presentation import (
+    case_citations,
+    case_json,
+    obligation_json,
+    page_steps,
+    response_task,
+    titled,
+)
 from incidents.policy.schema import Pack, Trigger
 
 policy_app = typer.Typer(help="Check, list and explain policy packs.", no_args_is_help=True)
@@ -127,7 +136,8 @@ def explain(
         typer.Option(help="with personal_information_acquired: when acquisition was confirmed"),
     ] = None,
 ) -> None:
-    """The obligations a report would get: who, by when (local and UTC), why."""
+    """The obligations a report would get: who, by when (local and UTC), why; and the security
+    case it would open, if any: owner, severity, who is paged, and the response-plan tasks."""
     try:
         at = _moment(now, "--now") if now else datetime.now(UTC)
         chosen = _deployment(policy, directory)
@@ -143,18 +153,28 @@ def explain(
             since=moment,
             holidays=holidays,
         )
+        # A case opens on the report itself; a later trigger acts on a case already open.
+        case = (
+            case_for(facts, packs, people, at, holidays=holidays)
+            if _trigger(trigger) == "report"
+            else None
+        )
     except PolicyError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
     if as_json:
         out = [obligation_json(o, id=None, status="planned") for o in plan.obligations]
-        typer.echo(
-            json.dumps(
-                {"obligations": out, "opens": sorted(plan.opens)}, indent=2, ensure_ascii=False
-            )
-        )
+        body = {
+            "obligations": out,
+            "opens": sorted(plan.opens),
+            "case": case_json(case, packs, people, at, facts.department),
+        }
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
-    typer.echo(_text(plan, packs, facts, at, people))
+    text = _text(plan, packs, facts, at, people)
+    if _trigger(trigger) == "report":
+        text += "\n\n" + _case_text(case, packs, facts, at, people)
+    typer.echo(text)
 
 
 def _text(plan: Plan, packs: list[Pack], facts: ReportFacts, at: datetime, _: Directory) -> str:
@@ -189,6 +209,57 @@ def _text(plan: Plan, packs: list[Pack], facts: ReportFacts, at: datetime, _: Di
         lines += [f"   cites: {c}" for c in o.citations]
     if plan.opens:
         lines += ["", "Opens: " + ", ".join(sorted(plan.opens))]
+    return "\n".join(lines)
+
+
+def _case_text(
+    case: PlannedCase | None,
+    packs: list[Pack],
+    facts: ReportFacts,
+    at: datetime,
+    people: Directory,
+) -> str:
+    """The security case in words: plan, owner, severity and why, the page's chain, the tasks."""
+    if case is None:
+        return "Security case: none (no rule this report matches opens one)"
+    zone = ZoneInfo(case.page.timezone)
+    lines = [
+        f"Security case: opened by {', '.join(case.rules)}",
+        f"   plan:     {'; '.join(case.plans)}",
+        f"   owner:    {role_name(case.owner)} [{case.owner.value}]",
+        f"   severity: {case.severity}"
+        + (f", because {'; '.join(case.because)}" if case.because else " (the plan's default)"),
+        "   page:     until someone acknowledges the case:",
+    ]
+    for step in page_steps(case.page, people, at, facts.department):
+        when = "now" if step.number == 1 else f"from {_local(step.opens_at, zone)}"
+        lines += [
+            f"     {step.number}. {when}: {', '.join(role_name(r) for r in step.roles)} "
+            f"[{', '.join(r.value for r in step.roles)}]",
+            "        to:  " + ", ".join(f"{p.name} <{p.email}>" for p in step.recipients),
+            f"        ack: by {_local(step.due_at, zone)} "
+            f"({step.due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
+        ]
+    lines += [f"   cites: {c}" for c in case_citations(case, packs)]
+    lines += ["", f"{len(case.tasks)} task(s) of the response plan:"]
+    for n, t in enumerate(case.tasks, 1):
+        task = response_task(packs, t.rules[0])
+        local = ZoneInfo(t.timezone)
+        required = task is None or task.required
+        lines += [
+            "",
+            f"T{n}. {task.title if task else t.rules[0]}" + ("" if required else "  (optional)"),
+            f"   owner: {role_name(t.role)} [{t.role.value}]",
+            "   to:    " + ", ".join(f"{p.name} <{p.email}>" for p in t.recipients),
+            f"   due:   {_local(t.due_at, local)} ({t.timezone})",
+            f"          {t.due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+            f"   task:  {t.rules[0]}",
+        ]
+        if t.holidays:
+            lines.append(f"   holidays: the deadline moved past {'; '.join(t.holidays)}")
+        if task is not None:
+            lines += _wrapped("   action: ", task.action)
+        lines += [f"   cites: {titled(c, packs)}" for c in t.citations]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The domain's errors. The web layer turns these into 400/404 answers and form messages."""
+"""The domain's errors. The web layer turns these into 400/404/409 answers and form messages."""
 
 from __future__ import annotations
 
@@ -17,3 +17,8 @@ class InvalidInput(DomainError):
 
 class NotFound(DomainError):
     """No such thing, or the caller may not know it exists (a wrong receipt code looks the same)."""
+
+
+class Conflict(DomainError):
+    """The request cannot be done in the thing's current state, e.g. holding a clock already
+    held; the web answers 409."""

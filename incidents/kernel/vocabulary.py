@@ -47,6 +47,8 @@ class Role(StrEnum):
     LEGAL = "legal"
     SECURITY_TEAM = "security_team"
     DEPARTMENT_HEAD = "department_head"  # resolved per department
+    SECURITY_ON_CALL = "security_on_call"  # resolved by the on-call roster, at the moment
+    SECURITY_BACKUP = "security_backup"  # the roster's secondary
 
 
 # What a member of staff picks on the report form.
@@ -106,6 +108,8 @@ ROLE_NAMES: dict[Role, str] = {
     Role.LEGAL: "the City Attorney's Office",
     Role.SECURITY_TEAM: "the security operations team",
     Role.DEPARTMENT_HEAD: "the head of the reporter's department",
+    Role.SECURITY_ON_CALL: "security on call",
+    Role.SECURITY_BACKUP: "the security on-call backup",
 }
 
 

@@ -1,4 +1,5 @@
-"""What happens to an obligation: opened, reminded, breached at its deadline, acknowledged."""
+"""What happens to an obligation: opened, reminded, breached at its deadline, acknowledged, held
+and released."""
 
 from __future__ import annotations
 
@@ -35,3 +36,18 @@ class ObligationAcknowledged(Event):
     name = "obligation.acknowledged"
     obligation_id: str
     by: str
+
+
+class ObligationHeld(Event):
+    name = "obligation.held"
+    obligation_id: str
+    reason: str  # e.g. a law-enforcement agency asked for the notice to be delayed
+    by: str
+
+
+class ObligationReleased(Event):
+    name = "obligation.released"
+    obligation_id: str
+    by: str
+    held_seconds: float  # how long this hold lasted
+    due_at: datetime  # the deadline, moved on by that time

@@ -28,6 +28,7 @@ class ClockStatus(StrEnum):
     PENDING = "pending"
     FIRED = "fired"
     CANCELLED = "cancelled"  # its obligation was acknowledged first
+    HELD = "held"  # its obligation is on hold: it waits, and moves by the time held on release
 
 
 class Obligation(SQLModel, table=True):
@@ -57,6 +58,11 @@ class Obligation(SQLModel, table=True):
     acknowledged_at: datetime | None = time_field(default=None)
     acknowledged_by: str | None = Field(default=None, max_length=320)
     delivery_error: str | None = None  # a permanent refusal from the mail server
+    # On hold (e.g. law enforcement asked to delay a breach notice): since when, why, by whom.
+    held_at: datetime | None = time_field(default=None)
+    hold_reason: str | None = Field(default=None, max_length=500)
+    held_by: str | None = Field(default=None, max_length=320)
+    held_seconds: float = 0  # time spent on hold so far, over every hold ended
 
 
 class ClockRow(SQLModel, table=True):

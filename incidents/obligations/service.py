@@ -1,4 +1,5 @@
-"""Use cases of obligations: open a plan's obligations with their clocks, acknowledge, escalate."""
+"""Use cases of obligations: open a plan's obligations with their clocks, acknowledge, escalate,
+hold and release."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from typing import Any
 from sqlmodel import col, select
 
 from incidents.kernel.actor import Principal
-from incidents.kernel.errors import NotFound
+from incidents.kernel.errors import Conflict, InvalidInput, NotFound
 from incidents.kernel.ids import new_id, stable_id
 from incidents.kernel.unit_of_work import UnitOfWork
 from incidents.kernel.vocabulary import Role
 from incidents.obligations.events import (
     ObligationAcknowledged,
     ObligationBreached,
+    ObligationHeld,
     ObligationOpened,
+    ObligationReleased,
 )
 from incidents.obligations.model import (
     ClockKind,
@@ -26,6 +29,7 @@ from incidents.obligations.model import (
     ObligationStatus,
 )
 from incidents.policy import Directory, Person, Plan, PlannedObligation
+from incidents.policy.cases import PAGE_DUTY, TASK_DUTY
 
 # An obligation to open, with the times of its reminders.
 Opening = tuple[Obligation, Sequence[datetime]]
@@ -45,6 +49,13 @@ async def obligations_of(report_id: str, *, uow: UnitOfWork) -> list[Obligation]
         .order_by(col(Obligation.level), col(Obligation.due_at), col(Obligation.role))
     )
     return list(rows)
+
+
+def is_case_work(o: Obligation) -> bool:
+    """Whether an obligation is a security case's page or task rather than someone being told
+    of the report: shown on the case, to security staff, not on the report."""
+    duty = o.duty or ""
+    return duty == PAGE_DUTY or duty.startswith(TASK_DUTY)
 
 
 def planned(plan: Plan, report_id: str, now: datetime) -> list[Opening]:
@@ -88,7 +99,12 @@ async def open_all(uow: UnitOfWork, opened: Sequence[Opening], now: datetime) ->
 
 
 async def acknowledge(obligation_id: str, *, by: str, uow: UnitOfWork, now: datetime) -> Obligation:
-    """Record who acknowledged, and stop the obligation's clocks. A second time changes nothing."""
+    """Record who acknowledged, and stop the obligation's clocks. A second time changes nothing.
+
+    An obligation on hold can be acknowledged too: that ends the hold, and its held clocks are
+    stopped with the rest.
+    """
+    clocks = await _locked_clocks(obligation_id, uow=uow)
     obligation = await uow.session.get(Obligation, obligation_id, with_for_update=True)
     if obligation is None:
         raise NotFound("No such notice to acknowledge.")
@@ -97,13 +113,12 @@ async def acknowledge(obligation_id: str, *, by: str, uow: UnitOfWork, now: date
     obligation.status = ObligationStatus.ACKNOWLEDGED
     obligation.acknowledged_at = now
     obligation.acknowledged_by = by
-    pending = await uow.session.exec(
-        select(ClockRow).where(
-            ClockRow.obligation_id == obligation_id, ClockRow.status == ClockStatus.PENDING
-        )
-    )
-    for clock in pending:
-        clock.status = ClockStatus.CANCELLED
+    if obligation.held_at is not None:
+        # Nothing is left to release: the deadline and the time held count the hold up to now.
+        obligation.due_at += _end_hold(obligation, now)
+    for clock in clocks:
+        if clock.status in (ClockStatus.PENDING, ClockStatus.HELD):
+            clock.status = ClockStatus.CANCELLED
     uow.session.add(obligation)
     uow.emit(
         ObligationAcknowledged(obligation_id=obligation_id, by=by),
@@ -111,6 +126,103 @@ async def acknowledge(obligation_id: str, *, by: str, uow: UnitOfWork, now: date
         time=now,
     )
     return obligation
+
+
+# The longest reason a hold may give (the column's size).
+REASON_LENGTH = 500
+
+
+async def hold(
+    obligation_id: str, *, reason: str, by: str, uow: UnitOfWork, now: datetime
+) -> Obligation:
+    """Stop an obligation's clocks until it is released, e.g. when a law-enforcement agency asks
+    for a breach notice to be delayed (Wis. Stat. § 134.98, Cal. Civ. Code § 1798.82).
+
+    Its reminders and deadline wait; `release` moves them on by the time held. `reason` says
+    why, for the record; `by` is who asked for the hold.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput({"reason": "Say why the clock is held, e.g. who asked for the delay."})
+    if len(reason) > REASON_LENGTH:
+        raise InvalidInput(
+            {"reason": f"Shorten the reason to {REASON_LENGTH} characters or fewer."}
+        )
+    clocks = await _locked_clocks(obligation_id, uow=uow)
+    obligation = await uow.session.get(Obligation, obligation_id, with_for_update=True)
+    if obligation is None:
+        raise NotFound("No such obligation to hold.")
+    if obligation.status == ObligationStatus.ACKNOWLEDGED:
+        raise Conflict("This obligation is already acknowledged: its clocks have stopped.")
+    if obligation.held_at is not None:
+        raise Conflict(f"This obligation is already on hold, since {obligation.held_at:%Y-%m-%d}.")
+    obligation.held_at, obligation.hold_reason, obligation.held_by = now, reason, by
+    for clock in clocks:
+        if clock.status == ClockStatus.PENDING:
+            clock.status = ClockStatus.HELD
+    uow.session.add(obligation)
+    uow.emit(
+        ObligationHeld(obligation_id=obligation_id, reason=reason, by=by),
+        subject=obligation.report_id,
+        time=now,
+    )
+    return obligation
+
+
+async def release(obligation_id: str, *, by: str, uow: UnitOfWork, now: datetime) -> Obligation:
+    """End an obligation's hold: its deadline and waiting clocks move on by the time held, and
+    run again from now."""
+    clocks = await _locked_clocks(obligation_id, uow=uow)
+    obligation = await uow.session.get(Obligation, obligation_id, with_for_update=True)
+    if obligation is None:
+        raise NotFound("No such obligation to release.")
+    if obligation.held_at is None:
+        raise Conflict("This obligation is not on hold.")
+    held = _end_hold(obligation, now)
+    obligation.due_at += held
+    for clock in clocks:
+        if clock.status == ClockStatus.HELD:
+            clock.due_at += held
+            clock.status = ClockStatus.PENDING
+    uow.session.add(obligation)
+    uow.emit(
+        ObligationReleased(
+            obligation_id=obligation_id,
+            by=by,
+            held_seconds=held.total_seconds(),
+            due_at=obligation.due_at,
+        ),
+        subject=obligation.report_id,
+        time=now,
+    )
+    return obligation
+
+
+def _end_hold(obligation: Obligation, now: datetime) -> timedelta:
+    """Clear an obligation's hold and add it to its time held; returns how long it lasted."""
+    assert obligation.held_at is not None
+    # Never negative: a clock set back (another instance's, slightly behind) must not pull the
+    # deadline earlier than it was.
+    held = max(now - obligation.held_at, timedelta(0))
+    obligation.held_seconds += held.total_seconds()
+    obligation.held_at = obligation.hold_reason = obligation.held_by = None
+    return held
+
+
+async def _locked_clocks(obligation_id: str, *, uow: UnitOfWork) -> list[ClockRow]:
+    """An obligation's clocks, locked, as they are once no sweep is firing one of them.
+
+    Lock them before the obligation, in the order the sweep does (a clock, then its
+    obligation): the other way round, a sweep breaching the obligation and a hold or an
+    acknowledgement of it would each wait for the other (a deadlock, on PostgreSQL).
+    """
+    rows = await uow.session.exec(
+        select(ClockRow)
+        .where(ClockRow.obligation_id == obligation_id)
+        .order_by(col(ClockRow.id))
+        .with_for_update()
+    )
+    return list(rows)
 
 
 async def acknowledge_as(
@@ -166,7 +278,7 @@ async def escalate(
             id=next_id,
             report_id=obligation.report_id,
             role=role.value,
-            recipients=_people(directory.resolve(role, department)),
+            recipients=_people(directory.resolve(role, department, now)),
             due_at=now + within,
             timezone=obligation.timezone,
             rules=obligation.rules,

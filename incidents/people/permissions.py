@@ -32,6 +32,7 @@ class Permission(StrEnum):
     READ_DEMO_MAIL = "read the outgoing mail kept in files (only when no mail server is set)"
     READ_OWN = "see their own reports and the obligations addressed to them"
     ACKNOWLEDGE_OWN = "acknowledge their own obligations"
+    READ_SECURITY_CASES = "see security cases"
     WORK_SECURITY_CASES = "work security cases"
     DECIDE_AI_SYSTEMS = "decide on AI systems (halt, exception, phase-out)"
     READ_EVERYTHING = "read every report and obligation"
@@ -53,7 +54,14 @@ class Audience(StrEnum):
 # and those that decide on AI systems. Packs may name more approvers; they are added here when
 # a pack does (issue 17).
 SECURITY_ROLES: frozenset[Role] = frozenset(
-    {Role.CISO, Role.ISO, Role.SECURITY_TEAM, Role.IT_DEPARTMENT}
+    {
+        Role.CISO,
+        Role.ISO,
+        Role.SECURITY_TEAM,
+        Role.IT_DEPARTMENT,
+        Role.SECURITY_ON_CALL,
+        Role.SECURITY_BACKUP,
+    }
 )
 DECIDING_ROLES: frozenset[Role] = frozenset({Role.CIO})
 
@@ -76,13 +84,25 @@ _SIGNED_IN = frozenset({Permission.READ_OWN, Permission.ACKNOWLEDGE_OWN})
 MATRIX: dict[Audience, frozenset[Permission]] = {
     Audience.ANYONE: _ANYONE,
     Audience.SIGNED_IN: _ANYONE | _SIGNED_IN,
-    Audience.SECURITY: _ANYONE | _SIGNED_IN | {Permission.WORK_SECURITY_CASES},
+    Audience.SECURITY: _ANYONE
+    | _SIGNED_IN
+    | {Permission.READ_SECURITY_CASES, Permission.WORK_SECURITY_CASES},
     Audience.DECIDERS: _ANYONE | _SIGNED_IN | {Permission.DECIDE_AI_SYSTEMS},
     Audience.AUDITOR: _ANYONE
     | _SIGNED_IN
-    | {Permission.READ_EVERYTHING, Permission.EXPORT_RECORD, Permission.SEE_ROLES},
+    | {
+        Permission.READ_EVERYTHING,
+        Permission.EXPORT_RECORD,
+        Permission.SEE_ROLES,
+        Permission.READ_SECURITY_CASES,  # read-only: auditors do not work cases
+    },
     Audience.ADMIN: _ANYONE | _SIGNED_IN | {Permission.MANAGE_ACCOUNTS, Permission.SEE_ROLES},
 }
+
+# Refused with 404 rather than 403: to anyone else, a security case does not exist.
+HIDDEN: frozenset[Permission] = frozenset(
+    {Permission.READ_SECURITY_CASES, Permission.WORK_SECURITY_CASES}
+)
 
 # Roles that must use a second factor on a local account: those that see or change much.
 PRIVILEGED_GRANTS: frozenset[Grant] = frozenset({Grant.ADMIN, Grant.AUDITOR})

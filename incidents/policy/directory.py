@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from incidents.kernel.vocabulary import Role
+from incidents.policy.roster import ON_CALL_ROLES, Roster
 
 
 class Person(BaseModel):
@@ -37,8 +40,19 @@ class Directory(BaseModel):
     roles: dict[Role, list[Person]] = Field(default_factory=dict)
     departments: dict[str, dict[Role, list[Person]]] = Field(default_factory=dict)
     ai_systems: dict[str, AISystem] = Field(default_factory=dict)
+    on_call: Roster | None = None  # who answers security pages, by shift
 
-    def resolve(self, role: Role, department: str) -> tuple[Person, ...]:
+    def resolve(
+        self, role: Role, department: str, at: datetime | None = None
+    ) -> tuple[Person, ...]:
+        """The people behind a role. The on-call roles are resolved by the roster at `at` (the
+        moment of paging); when no shift covers it, or there is no roster, the security team
+        answers, and failing that the fallback."""
+        if role in ON_CALL_ROLES:
+            shift = self.on_call.on_call(role, at) if self.on_call and at else []
+            if shift:
+                return tuple(Person(name=p.name, email=p.email) for p in shift)
+            role = Role.SECURITY_TEAM
         for scope in (self._department(department), self.departments.get("*", {}), self.roles):
             people = scope.get(role)
             if people:
@@ -50,12 +64,20 @@ class Directory(BaseModel):
         these roles' powers (`incidents.people.permissions`)."""
         address = email.strip().casefold()
         scopes = [self.roles, *self.departments.values()]
-        return frozenset(
+        held = {
             role
             for scope in scopes
             for role, people in scope.items()
             if any(str(p.email).casefold() == address for p in people)
-        )
+        }
+        # Whoever a shift names is on the security rota, at any hour.
+        if self.on_call is not None:
+            for shift in self.on_call.shifts:
+                if any(str(p.email).casefold() == address for p in shift.primary):
+                    held.add(Role.SECURITY_ON_CALL)
+                if any(str(p.email).casefold() == address for p in shift.secondary):
+                    held.add(Role.SECURITY_BACKUP)
+        return frozenset(held)
 
     def name_of(self, email: str) -> str:
         """The name the directory gives this address, or "" if it names nobody there."""

@@ -86,11 +86,11 @@ def plan_for(
     now = require_aware(now, "now")
     by_duty: dict[tuple[Role, str], PlannedObligation] = {}
     opens: set[Follow] = set()
-    applicable = [p for p in packs if _pack_applies(p, report)]
+    applicable = [p for p in packs if pack_applies(p, report)]
     calendars = {p.id: calendar_for(p, holidays) for p in applicable}
     for pack in applicable:
         for rule in pack.rules:
-            if rule.trigger != trigger or not _matches(rule.when, report, directory):
+            if rule.trigger != trigger or not matches(rule.when, report, directory):
                 continue
             opens.update(rule.opens)
             for role in rule.notify:
@@ -233,13 +233,13 @@ def _merge(old: PlannedObligation | None, new: PlannedObligation) -> PlannedObli
     )
 
 
-def _pack_applies(pack: Pack, report: ReportFacts) -> bool:
+def pack_applies(pack: Pack, report: ReportFacts) -> bool:
     if not pack.departments:
         return True
     return _in(report.department, pack.departments)
 
 
-def _matches(when: When, report: ReportFacts, directory: Directory) -> bool:
+def matches(when: When, report: ReportFacts, directory: Directory) -> bool:
     if when.kinds and report.kind not in when.kinds:
         return False
     if when.data_categories and not report.data_categories.intersection(when.data_categories):

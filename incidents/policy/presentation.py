@@ -1,18 +1,32 @@
-"""One way to show policy to people and programs: the JSON of an obligation, a pack in words.
+"""One way to show policy to people and programs: the JSON of an obligation, a pack in words,
+the security case a report would open.
 
 The API's `obligations` list and `incidents policy explain --json` both come from
 `obligation_json`, so what an administrator previews is exactly what the service stores and sends.
+A case's page and tasks are obligations too, shown the same way by `case_json`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from incidents.kernel.vocabulary import CATEGORY_WORDS, KIND_WORDS, Role, role_name
+from incidents.policy.cases import PlannedCase
+from incidents.policy.directory import Directory, Person
 from incidents.policy.engine import PlannedObligation, describe
-from incidents.policy.schema import Citation, Deadline, Pack, Rule, SystemMatch, When
+from incidents.policy.schema import (
+    Citation,
+    Deadline,
+    Pack,
+    ResponseTask,
+    Rule,
+    SystemMatch,
+    When,
+)
 from incidents.policy.sources import documents, find_passage, text_of
 
 _FOLLOW_WORDS = {
@@ -53,6 +67,120 @@ def citation_json(c: Citation) -> dict[str, str]:
         "quote": c.quote,
         "link": c.link,
         "text": str(c),
+    }
+
+
+@dataclass(frozen=True)
+class PageStep:
+    """One step of a case's on-call page: who is paged, from when, and until when they have to
+    acknowledge before the next step is paged."""
+
+    number: int
+    roles: tuple[Role, ...]
+    recipients: tuple[Person, ...]
+    opens_at: datetime
+    due_at: datetime
+
+
+def page_steps(
+    page: PlannedObligation, directory: Directory, opened_at: datetime, department: str = ""
+) -> list[PageStep]:
+    """The page's chain as it would run if nobody acknowledged: the first step at `opened_at`,
+    each later step when the one before has waited its time, its people those the directory (and
+    its on-call roster) names at that moment."""
+    steps = [PageStep(1, (page.role,), page.recipients, opened_at, page.due_at)]
+    for level in page.escalation:
+        opens = steps[-1].due_at
+        people = tuple(
+            dict.fromkeys(p for r in level.notify for p in directory.resolve(r, department, opens))
+        )
+        steps.append(
+            PageStep(len(steps) + 1, tuple(level.notify), people, opens, opens + level.within)
+        )
+    return steps
+
+
+def response_task(packs: Sequence[Pack], ref: str) -> ResponseTask | None:
+    """The response plan's task behind a case's task obligation, by its "pack/task" reference."""
+    pack_id, _, task_id = ref.partition("/")
+    for pack in packs:
+        if pack.id == pack_id and pack.response_plan is not None:
+            return next((t for t in pack.response_plan.tasks if t.id == task_id), None)
+    return None
+
+
+def titled(citation: Citation, packs: Sequence[Pack]) -> Citation:
+    """A citation with its document's title, where the loader has not already filled it in (as
+    for response plans): the title documents.yaml gives, or the citing pack's source title."""
+    if citation.document:
+        return citation
+    known = documents().get(citation.file)
+    title = known.title if known is not None else ""
+    if not title:
+        title = next((p.source_title for p in packs if p.source == citation.file), "")
+    return citation.model_copy(update={"document": title}) if title else citation
+
+
+def case_citations(case: PlannedCase, packs: Sequence[Pack]) -> list[Citation]:
+    """What a case rests on: the opening rules' citations and the plans', each passage once."""
+    seen: dict[tuple[str, str, str], Citation] = {}
+    for c in case.citations:
+        seen.setdefault((c.file, c.section, " ".join(c.quote.split())), titled(c, packs))
+    return list(seen.values())
+
+
+def case_json(
+    case: PlannedCase | None,
+    packs: Sequence[Pack],
+    directory: Directory,
+    opened_at: datetime,
+    department: str = "",
+) -> dict[str, Any] | None:
+    """The security case a report would open, for `policy explain --json`: None when none."""
+    if case is None:
+        return None
+
+    def obligation(o: PlannedObligation) -> dict[str, Any]:
+        out = obligation_json(o, id=None, status="planned")
+        cited = [titled(c, packs) for c in o.citations]
+        out["citation"] = str(cited[0])
+        out["citations"] = [citation_json(c) for c in cited]
+        return out
+
+    zone = ZoneInfo(case.page.timezone)
+    page = obligation(case.page)
+    page["chain"] = [
+        {
+            "step": s.number,
+            "roles": [r.value for r in s.roles],
+            "recipients": [str(p.email) for p in s.recipients],
+            "opens_at": s.opens_at.astimezone(UTC).isoformat(),
+            "opens_at_local": s.opens_at.astimezone(zone).isoformat(),
+            "due_at": s.due_at.astimezone(UTC).isoformat(),
+            "due_at_local": s.due_at.astimezone(zone).isoformat(),
+        }
+        for s in page_steps(case.page, directory, opened_at, department)
+    ]
+    tasks = []
+    for t in case.tasks:
+        task = response_task(packs, t.rules[0])
+        tasks.append(
+            {
+                "task": t.rules[0],
+                "title": task.title if task else None,
+                "required": task.required if task else True,
+                **obligation(t),
+            }
+        )
+    return {
+        "plans": list(case.plans),
+        "owner": case.owner.value,
+        "severity": case.severity,
+        "because": list(case.because),
+        "rules": list(case.rules),
+        "citations": [citation_json(c) for c in case_citations(case, packs)],
+        "page": page,
+        "tasks": tasks,
     }
 
 

@@ -164,6 +164,50 @@ class Triage(_Strict):
     citation: Citation
 
 
+Severity = Literal["low", "moderate", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("low", "moderate", "high", "critical")
+
+
+class SeverityRule(_Strict):
+    """Raises a case's severity when its reports match: the highest matching rule wins."""
+
+    when: When
+    severity: Severity
+    because: str = Field(min_length=1, description="in plain words, e.g. criminal-justice data")
+
+
+class ResponseTask(_Strict):
+    """A task of the response plan: someone (a role) must do it, by a deadline, with the same
+    reminders and escalation as an obligation; cited like a rule."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(min_length=1)
+    action: str = Field(min_length=1, description="what to do, in plain words")
+    owner: Role
+    within: Deadline
+    reminders: list[timedelta] = Field(default_factory=list)
+    escalation: list[EscalationLevel] = Field(default_factory=list)
+    required: bool = Field(
+        default=True, description="must be done (or found not to apply) before the case closes"
+    )
+    when: When = Field(
+        default_factory=When, description="only for cases whose reports match, e.g. CJI data"
+    )
+    citation: Citation
+
+
+class ResponsePlan(_Strict):
+    """What the organisation's incident response plan asks once a rule `opens: [security_case]`:
+    who owns the case, how severe it is, and the tasks it starts with."""
+
+    title: str = Field(min_length=1, description="the plan as people name it")
+    owner: Role = Field(description="who owns the case until someone takes it")
+    default_severity: Severity = "moderate"
+    severity: list[SeverityRule] = Field(default_factory=list)
+    tasks: list[ResponseTask] = Field(min_length=1)
+    citation: Citation
+
+
 class LeftOut(_Strict):
     section: str
     why: str
@@ -213,6 +257,7 @@ class Pack(_Strict):
     interpretations: dict[str, Interpretation] = Field(default_factory=dict)
     triage: Triage | None = None
     rules: list[Rule] = Field(min_length=1)
+    response_plan: ResponsePlan | None = None
     not_encoded: list[LeftOut] = Field(default_factory=list)
 
     @field_validator("timezone")
@@ -235,6 +280,17 @@ class Pack(_Strict):
         deadlines = [(r.id, r.within) for r in self.rules]
         if self.triage:
             deadlines.append(("triage", self.triage.within))
+        if self.response_plan:
+            deadlines += [(f"task {t.id}", t.within) for t in self.response_plan.tasks]
+            tasks = [t.id for t in self.response_plan.tasks]
+            if len(set(tasks)) != len(tasks):
+                raise ValueError("response plan task ids must be unique")
+        opening = [r.id for r in self.rules if "security_case" in r.opens]
+        if opening and self.response_plan is None:
+            raise ValueError(
+                f"rule {opening[0]!r} opens a security case, but the pack has no response_plan "
+                "saying who owns it and what its tasks are"
+            )
         for rule_id, d in deadlines:
             if d.interpretation is not None and d.interpretation not in self.interpretations:
                 known = ", ".join(sorted(self.interpretations)) or "none"

@@ -234,7 +234,18 @@ async def report_for_reporter(
     report = await _by_reference(reference, uow)
     if report is None or not hmac.compare_digest(report.receipt_hash, _digest(receipt_code)):
         raise NotFound("No report matches that reference and receipt code.")
-    return report, await obligations.obligations_of(report.id, uow=uow)
+    return report, _told(await obligations.obligations_of(report.id, uow=uow))
+
+
+async def obligations_told(report_id: str, *, uow: UnitOfWork) -> list[Obligation]:
+    """The report's obligations of telling people, without a security case's page and tasks."""
+    return _told(await obligations.obligations_of(report_id, uow=uow))
+
+
+def _told(duties: list[Obligation]) -> list[Obligation]:
+    """The obligations a report's page shows: who is told of it (a security case's page and
+    tasks are shown on the case, to security staff only)."""
+    return [o for o in duties if not obligations.is_case_work(o)]
 
 
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no look-alikes (0/O, 1/I/L)
@@ -253,6 +264,14 @@ def _receipt_from(seed: bytes) -> str:
 def _digest(receipt_code: str) -> str:
     normal = receipt_code.strip().upper().replace(" ", "")
     return hashlib.sha256(normal.encode()).hexdigest()
+
+
+async def by_reference(reference: str, *, uow: UnitOfWork) -> Report:
+    """The report with this reference; NotFound naming it otherwise."""
+    report = await _by_reference(reference, uow)
+    if report is None:
+        raise NotFound(f"No report has the reference {reference.strip()}.")
+    return report
 
 
 async def _by_reference(reference: str, uow: UnitOfWork) -> Report | None:
@@ -284,7 +303,7 @@ async def report_for_principal(
     if report is not None:
         duties = await obligations.obligations_of(report.id, uow=uow)
         if _may_see(principal, report, duties):
-            return report, duties
+            return report, _told(duties)
     raise NotFound("No report you may see has that reference.")
 
 
@@ -307,5 +326,5 @@ async def reports_for(
     for report in found:
         duties = await obligations.obligations_of(report.id, uow=uow)
         if _may_see(principal, report, duties):
-            out.append((report, duties))
+            out.append((report, _told(duties)))
     return out

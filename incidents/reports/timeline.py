@@ -57,16 +57,46 @@ def _sentence(entry: AuditEntry, obligations: Mapping[str, Obligation]) -> str:
             return f"Deadline passed for {whom} without acknowledgement"
         case "obligation.acknowledged":
             return f"Acknowledged for {whom} by {data.get('by', '')}"
+        case "obligation.held":
+            return f"Clock held for {whom}: {data.get('reason', '')}"
+        case "obligation.released":
+            return f"Clock released for {whom}; now due {data.get('due_at', '')}"
+        case "security_case.opened":
+            return f"Security case {data.get('reference', '')} opened ({data.get('severity')})"
+        case "security_case.report_linked":
+            return f"Added to security case {data.get('reference', '')}"
+        case "security_case.acknowledged":
+            return f"Security case {data.get('reference', '')} taken by {data.get('by', '')}"
+        case "security_case.phase_changed":
+            return (
+                f"Security case {data.get('reference', '')} moved from "
+                f"{str(data.get('before', '')).replace('_', ' ')} to "
+                f"{str(data.get('after', '')).replace('_', ' ')}"
+            )
         case "incident.personal_information_acquired":
             return f"Personal information confirmed acquired, by {data.get('by', '')}"
         case _:
             return entry.action.replace("_", " ").replace(".", ": ")
 
 
-async def timeline(report: Report, duties: list[Obligation], *, uow: UnitOfWork) -> list[Moment]:
-    """Every entry of the record about this report, oldest first."""
+async def timeline(
+    report: Report, duties: list[Obligation], *, uow: UnitOfWork, case_work: bool = False
+) -> list[Moment]:
+    """The record's entries about this report, oldest first.
+
+    `duties` are the obligations the viewer sees. Without `case_work`, entries about a security
+    case (and about its page and tasks, which are not among `duties`) are left out: to anyone
+    outside security, the case does not exist."""
     entries = await uow.session.exec(
         select(AuditEntry).where(AuditEntry.subject == report.id).order_by(col(AuditEntry.seq))
     )
     by_id = {o.id: o for o in duties}
-    return [Moment(at=e.at, what=_sentence(e, by_id), actor=e.actor, seq=e.seq) for e in entries]
+    shown = []
+    for e in entries:
+        about = e.data.get("obligation_id")
+        if not case_work and (
+            e.action.startswith("security_case.") or (about is not None and about not in by_id)
+        ):
+            continue
+        shown.append(Moment(at=e.at, what=_sentence(e, by_id), actor=e.actor, seq=e.seq))
+    return shown

@@ -28,6 +28,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet, InvalidToken
 
 from incidents.kernel.actor import Grant, Principal
+from incidents.kernel.errors import NotFound
 from incidents.people import permissions, signin
 from incidents.people import service as people
 from incidents.people.model import Stage
@@ -163,6 +164,8 @@ async def who_and_may(request: web.Request, handler: Handler) -> web.StreamRespo
     request[CALLER] = Caller(principal)
     if not permissions.allows(principal, needed):
         if principal is not None:
+            if needed in permissions.HIDDEN:
+                raise NotFound("There is nothing at this address that you may see.")
             raise web.HTTPForbidden(reason=f"Your roles do not let you {needed.value}.")
         if is_api(request):
             raise unauthorized(
@@ -177,7 +180,12 @@ def page_context(request: web.Request) -> dict[str, Any]:
     """What every page's frame needs: the form token `security.forms_from_this_site` checks,
     and who is signed in. Pages get it from the template context processor; a page rendered
     before that runs (a refusal, an error) is given it directly."""
-    return {"csrf_token": request.get(TOKEN_KEY, ""), "me": caller(request)}
+    me = caller(request)
+    return {
+        "csrf_token": request.get(TOKEN_KEY, ""),
+        "me": me,
+        "may_read_cases": permissions.allows(me, Permission.READ_SECURITY_CASES),
+    }
 
 
 def caller(request: web.Request) -> Principal | None:

@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from incidents.cases import service as cases
 from incidents.kernel.errors import InvalidInput
 from incidents.obligations import service as obligations
-from incidents.people.permissions import Permission
+from incidents.people.permissions import Permission, allows
 from incidents.reports import service as reports
 from incidents.reports.intake import DuplicateKey
 from incidents.reports.model import Channel
@@ -104,13 +105,22 @@ async def get_report(request: web.Request) -> web.Response:
     await throttle(request, "lookup")
     principal = caller(request)
     reference = request.match_info["reference"]
+    case = None
     async with request.app[DEPS].uows() as uow:
         if principal is not None:
-            report, duties = await reports.report_for_principal(reference, principal, uow=uow)
+            reads_cases = allows(principal, Permission.READ_SECURITY_CASES)
+            report, duties = await cases.report_for(
+                reference, principal, reads_cases=reads_cases, uow=uow
+            )
+            if reads_cases:
+                case = await cases.case_of_report(report.id, uow=uow)
         else:
             code = request.query.get("receipt_code", "")
             report, duties = await reports.report_for_reporter(reference, code, uow=uow)
-    return web.json_response(report_json(report, duties))
+    shown = report_json(report, duties)
+    if case is not None:  # only security roles and auditors learn that a case exists
+        shown["case"] = {"reference": case.reference, "phase": case.phase.value}
+    return web.json_response(shown)
 
 
 @routes.get("/api/v1/reports")

@@ -19,12 +19,23 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from incidents.kernel import eventlog
 from incidents.kernel.actor import Grant
-from incidents.kernel.errors import InvalidInput, NotFound
+from incidents.kernel.errors import Conflict, InvalidInput, NotFound
 from incidents.kernel.throttle import Limit
 from incidents.notices import service as notices
 from incidents.people.permissions import Permission
 from incidents.people.signin import Timeouts
-from incidents.web import api, oidc, openapi, pages, security, signin, staff
+from incidents.web import (
+    api,
+    case_pages,
+    cases_api,
+    evidence,
+    oidc,
+    openapi,
+    pages,
+    security,
+    signin,
+    staff,
+)
 from incidents.web.access import check_routes, page_context, requires, who_and_may
 from incidents.web.deps import DEPS, SendMail, SingleSignOn, WebDeps
 from incidents.web.security import is_api
@@ -61,6 +72,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             )
         else:
             response = _page(request, "Something in the request is not right.", str(exc), 400)
+    except Conflict as exc:
+        if is_api(request):
+            response = web.json_response({"error": str(exc)}, status=409)
+        else:
+            response = _page(request, "That cannot be done now", str(exc), 409)
     except NotFound as exc:
         if is_api(request):
             response = web.json_response({"error": str(exc)}, status=404)
@@ -261,11 +277,14 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
     )
     app.on_response_prepare.append(security.on_prepare)
     app.router.add_routes(api.routes)
+    app.router.add_routes(cases_api.routes)
     app.router.add_get("/api/v1/openapi.json", openapi.document)
     app.router.add_routes(pages.routes)
     app.router.add_routes(signin.routes)
     app.router.add_routes(oidc.routes)
     app.router.add_routes(staff.routes)
+    app.router.add_routes(case_pages.routes)
+    app.router.add_routes(evidence.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", HERE / "static", name="static")

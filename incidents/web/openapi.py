@@ -1,10 +1,12 @@
 """The API's OpenAPI 3.1 document, from the models that validate requests and models of the answers.
 
-The request body is `NewReport` itself, the model `parse_report` validates with, so the document
-cannot promise a field the service refuses. Each JSON answer has a model here, field for field
-what `incidents.web.presenters` (and `incidents.policy.presentation.obligation_json`) and the
-error middleware write; they forbid other fields, so a presenter that grows a field without the
-document fails the schema-conformance fuzz test (tests/integration/test_fuzz.py).
+A report's request body is `NewReport` itself, the model `parse_report` validates with, so the
+document cannot promise a field the service refuses. The security cases' bodies are read field by
+field in `incidents.web.cases_api`; their models here say what those handlers accept. Each JSON
+answer has a model here, field for field what `incidents.web.presenters` (and
+`incidents.policy.presentation.obligation_json`) and the error middleware write; they forbid
+other fields, so a presenter that grows a field without the document fails the
+schema-conformance tests (tests/integration/test_openapi.py, tests/integration/test_fuzz.py).
 
 Served at GET /api/v1/openapi.json.
 """
@@ -14,22 +16,32 @@ from __future__ import annotations
 import functools
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import SkipJsonSchema, models_json_schema
 
+from incidents.cases.model import Phase
 from incidents.kernel.vocabulary import DataCategory, IncidentKind, Role
 from incidents.obligations.model import ObligationStatus
+from incidents.obligations.service import REASON_LENGTH
 from incidents.people.permissions import Permission
+from incidents.policy.schema import SEVERITIES, Severity
 from incidents.reports.schemas import NewReport, Reporter
 from incidents.web.access import requires
 
 # A report's reference, as the path of GET /api/v1/reports/{reference}. ASCII digits: JSON
 # Schema's \d is ASCII, Python's is not, and fuzzers read patterns with Python.
 REFERENCE_PATTERN = r"^AI-[0-9]{4}-[0-9]{6,9}$"
+# A security case's reference (incidents.cases.model.format_reference).
+CASE_REFERENCE_PATTERN = r"^SEC-[0-9]{4}-[0-9]{6}$"
 REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """For a field that is left out rather than written as null: no `default: null` shown."""
+    schema.pop("default", None)
 
 
 class _Answer(BaseModel):
@@ -88,6 +100,13 @@ class FiledReport(_Answer):
     obligations: list[Obligation]
 
 
+class ReportCase(_Answer):
+    """The security case a report is in: shown only to security roles and auditors."""
+
+    reference: str = Field(pattern=CASE_REFERENCE_PATTERN, examples=["SEC-2026-000001"])
+    phase: Phase
+
+
 class Report(_Answer):
     """A report as stored, with its obligations and where they stand."""
 
@@ -103,12 +122,170 @@ class Report(_Answer):
     data_categories: list[DataCategory]
     policies: list[str] = Field(description="the policy packs the report was planned under")
     obligations: list[Obligation]
+    case: ReportCase | SkipJsonSchema[None] = Field(
+        default=None,
+        description="the security case the report is in; only for security roles and "
+        "auditors, and left out when it is in none",
+        json_schema_extra=_no_default,
+    )
 
 
 class ReportList(_Answer):
     """The newest reports the caller may see."""
 
     reports: list[Report]
+
+
+# --- security cases -------------------------------------------------------------------------
+
+
+class CasePageStep(_Answer):
+    """A step of the on-call page: who was paged, by when they must answer, and whether they did."""
+
+    id: str
+    level: int = Field(description="0: the first page; n: the n-th step up the chain")
+    role: Role
+    recipients: list[str] = Field(description="the email addresses paged")
+    due_at: datetime = Field(description="when the page goes up the chain unless answered, UTC")
+    status: ObligationStatus
+    acknowledged_by: str | None
+
+
+class TaskCitation(_Answer):
+    """The passage of a response plan a task comes from, as stored with the task."""
+
+    file: str = Field(description="the source document's file name")
+    section: str = Field(description="the section heading the task comes from")
+    quote: str = Field(description="the sentence of the plan the task encodes")
+    # Left out of tasks stored before citations carried them.
+    document: str = Field(
+        default="", description="the document's title", json_schema_extra=_no_default
+    )
+    link: str = Field(
+        default="",
+        description="the passage on its pack's source page; empty if unknown",
+        json_schema_extra=_no_default,
+    )
+
+
+class CaseTask(_Answer):
+    """Something the response plan requires (or suggests) be done, by whom and by when."""
+
+    id: str
+    title: str
+    action: str | None = Field(description="what to do, in words")
+    owner_role: Role
+    status: Literal["open", "done", "overdue", "held"]
+    due_at: datetime
+    required: bool = Field(description="the case cannot close while a required task is open")
+    done_by: str | None
+    citations: list[TaskCitation]
+
+
+class ClockHold(_Answer):
+    """A clock on hold: its deadline waits, and moves on by the time held when released."""
+
+    since: datetime
+    reason: str | None
+    by: str | None
+
+
+class CaseClock(_Answer):
+    """An obligation of the case's reports, the statutory breach-notice clocks among them."""
+
+    id: str
+    rule: str = Field(description="the rule that set it (pack/rule); empty if none")
+    role: Role
+    due_at: datetime
+    status: ObligationStatus
+    acknowledged_by: str | None
+    held: ClockHold | SkipJsonSchema[None] = Field(
+        default=None,
+        description="present while the clock is on hold",
+        json_schema_extra=_no_default,
+    )
+
+
+class Case(_Answer):
+    """A security case: the reports it covers, its phase, its page, its tasks and its clocks."""
+
+    id: str
+    reference: str = Field(pattern=CASE_REFERENCE_PATTERN, examples=["SEC-2026-000001"])
+    phase: Phase
+    severity: Severity
+    because: list[str] = Field(description="why that severity, in words")
+    owner: str | None = Field(description="the person who took the case")
+    owner_role: Role = Field(description="who owns the case until a person takes it")
+    ai_system: str
+    plans: list[str] = Field(description="the response plans' titles")
+    rules: list[str] = Field(description="the rules that opened the case (pack/rule)")
+    opened_at: datetime
+    opened_by: str = Field(description="'system' (a rule) or the person who opened it")
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    closed_at: datetime | None
+    reports: list[Annotated[str, Field(pattern=REFERENCE_PATTERN)]] = Field(
+        description="the references of the reports the case covers, first linked first"
+    )
+    page: list[CasePageStep] = Field(description="the on-call chain's steps, in order")
+    tasks: list[CaseTask]
+    clocks: list[CaseClock]
+
+
+class CaseList(_Answer):
+    """The cases, soonest open deadline first."""
+
+    cases: list[Case]
+
+
+class ReportReference(BaseModel):
+    """A report to open a case for, or to add to one."""
+
+    report: str = Field(description="the report's reference", examples=["AI-2026-000001"])
+
+
+class PhaseTransition(BaseModel):
+    """A move to another phase. The next phase needs no reason; skipping ahead or going back
+    does; closing needs every required task done."""
+
+    to: Phase
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class PersonalInformation(BaseModel):
+    """Personal information was acquired: the active packs' statutory breach clocks open."""
+
+    residents_affected: int | None = Field(
+        default=None, ge=0, description="how many residents' information was acquired"
+    )
+    states: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        default=None,
+        description="the states whose residents are affected, as names or codes",
+        examples=[["WI"]],
+    )
+
+
+class HoldReason(BaseModel):
+    """Why a clock is held: a law-enforcement request to delay notice, a scope determination."""
+
+    reason: str = Field(min_length=1, max_length=REASON_LENGTH)
+
+
+class Evidence(_Answer):
+    """A file attached to a security case."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int = Field(description="in bytes")
+    sha256: str = Field(description="the file's SHA-256, hex; checked again on download")
+    added_by: str
+    added_at: datetime
+    note: str | None
+
+
+class EvidenceList(_Answer):
+    evidence: list[Evidence]
 
 
 class Error(_Answer):
@@ -155,6 +332,280 @@ _UNAUTHORIZED = _json(
 )
 _SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}]
 _TOO_MANY = _json("Error", "Too many requests from this client; wait.", headers=_RETRY_AFTER)
+
+
+# --- security cases: security roles work them, auditors read them, anyone else gets 404 ------
+
+_NO_CASE = (
+    "No security case has that reference, or the caller may not see security cases: to "
+    "anyone but security roles and auditors (reading), a case does not exist."
+)
+_CASE_REFERENCE = {
+    "name": "reference",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": CASE_REFERENCE_PATTERN},
+    "example": "SEC-2026-000001",
+}
+
+
+def _id_in_path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _case_operation(
+    operation_id: str,
+    summary: str,
+    description: str,
+    *,
+    parameters: list[dict[str, Any]],
+    answer: tuple[str, dict[str, Any]] | None = None,
+    body: str | None = None,
+    bad_request: str | None = None,
+    not_found: str = _NO_CASE,
+    conflict: str | None = None,
+) -> dict[str, Any]:
+    """An operation on security cases: bearer only, 404 for anyone who may not see cases, and,
+    with a body, the refusals of `json_body` and the handler's field checks."""
+    status, success = answer or ("200", _json("Case", "The case, as it now stands."))
+    responses: dict[str, Any] = {
+        status: success,
+        "401": _UNAUTHORIZED,
+        "404": _json("Error", not_found),
+        "421": _MISDIRECTED,
+    }
+    if body is not None:
+        bad_request = (
+            bad_request or "The body is not a JSON object, or a field is missing or wrong."
+        )
+        responses["413"] = _json("Error", "The body is larger than the service accepts.")
+        responses["415"] = _json("Error", "The body was not sent as application/json.")
+    if bad_request is not None:
+        responses["400"] = _json("FieldErrors", f"{bad_request} The fields to fix, each with why.")
+    if conflict is not None:
+        responses["409"] = _json("Error", conflict)
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description,
+        "security": _SIGNED_IN,
+        "parameters": parameters,
+    }
+    if body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=body)}}},
+        }
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
+
+
+def _case_paths() -> dict[str, Any]:
+    case = "/api/v1/cases/{reference}"
+    task_id = _id_in_path("task_id", "a task's id, from the case's `tasks`")
+    clock_id = _id_in_path("clock_id", "a clock's id, from the case's `clocks` (or `tasks`)")
+    return {
+        "/api/v1/cases": {
+            "get": _case_operation(
+                "listCases",
+                "The security cases",
+                "The cases (up to 200, the newest), soonest open deadline first; for security "
+                "roles and auditors.",
+                parameters=[
+                    {
+                        "name": "phase",
+                        "in": "query",
+                        "required": False,
+                        "description": "only cases in this phase",
+                        "schema": {"$ref": REF_TEMPLATE.format(model="Phase")},
+                    },
+                    {
+                        "name": "severity",
+                        "in": "query",
+                        "required": False,
+                        "description": "only cases of this severity",
+                        "schema": {"type": "string", "enum": list(SEVERITIES)},
+                    },
+                    {
+                        "name": "owner",
+                        "in": "query",
+                        "required": False,
+                        "description": "only cases taken by this person (an email address)",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                answer=("200", _json("CaseList", "The cases, soonest open deadline first.")),
+                bad_request="A filter has a value it cannot take, such as a `phase` that is none.",
+                not_found="The caller may not see security cases.",
+            ),
+            "post": _case_operation(
+                "openCase",
+                "Open a case for a report",
+                "Opens a security case for a report by hand, under the active packs' response "
+                "plans; when the report is already in a case, answers with that case. For "
+                "security roles.",
+                parameters=[],
+                body="ReportReference",
+                answer=(
+                    "201",
+                    _json(
+                        "Case",
+                        "The report's case: opened now, or the one it was already in.",
+                        headers={
+                            "Location": {
+                                "description": "the case's address in this API",
+                                "required": True,
+                                "schema": {"type": "string"},
+                            }
+                        },
+                    ),
+                ),
+                bad_request="The body is not a JSON object, `report` is missing, or no active "
+                "pack has a response plan to open a case under.",
+                not_found="No report has that reference, or the caller may not work security "
+                "cases.",
+            ),
+        },
+        case: {
+            "get": _case_operation(
+                "getCase",
+                "A security case",
+                "The case with its reports, on-call page, tasks and clocks; for security roles "
+                "and auditors.",
+                parameters=[_CASE_REFERENCE],
+            )
+        },
+        f"{case}/reports": {
+            "post": _case_operation(
+                "linkReportToCase",
+                "Add a report to a case",
+                "Adds a further report to an open case; a report already in it changes nothing.",
+                parameters=[_CASE_REFERENCE],
+                body="ReportReference",
+                not_found=f"No report has that reference. {_NO_CASE}",
+                conflict="The case is closed, or the report is already in another case.",
+            )
+        },
+        f"{case}/acknowledge": {
+            "post": _case_operation(
+                "acknowledgeCase",
+                "Take a case",
+                "The caller takes the case: the on-call page stops for everyone, and the record "
+                "says who. A second time changes nothing. For security roles.",
+                parameters=[_CASE_REFERENCE],
+            )
+        },
+        f"{case}/transitions": {
+            "post": _case_operation(
+                "moveCase",
+                "Move a case to another phase",
+                "The next phase needs no reason; skipping ahead or going back needs one; "
+                "closing needs every required task done.",
+                parameters=[_CASE_REFERENCE],
+                body="PhaseTransition",
+                conflict="The move is not allowed: the case is closed or already in that phase, "
+                "the move skips a phase or goes back without a reason, or required tasks are "
+                "open.",
+            )
+        },
+        f"{case}/tasks/{{task_id}}/complete": {
+            "post": _case_operation(
+                "completeCaseTask",
+                "Mark a task done",
+                "Records who did the task; its clocks stop. A second time changes nothing.",
+                parameters=[_CASE_REFERENCE, task_id],
+                not_found=f"The case has no task with that id. {_NO_CASE}",
+            )
+        },
+        f"{case}/personal-information": {
+            "post": _case_operation(
+                "confirmPersonalInformation",
+                "Personal information was acquired",
+                "Records that personal information was acquired, on every report of the case: "
+                "the active packs' statutory breach-notice clocks open (they show among the "
+                "case's clocks once the service has planned them).",
+                parameters=[_CASE_REFERENCE],
+                body="PersonalInformation",
+            )
+        },
+        f"{case}/clocks/{{clock_id}}/hold": {
+            "post": _case_operation(
+                "holdCaseClock",
+                "Hold a clock",
+                "Stops a clock (a law-enforcement request to delay notice, a scope "
+                "determination): its deadline waits, and on release moves by the time held.",
+                parameters=[_CASE_REFERENCE, clock_id],
+                body="HoldReason",
+                not_found=f"The case has no clock with that id. {_NO_CASE}",
+                conflict="The clock is already done, or already on hold.",
+            )
+        },
+        f"{case}/clocks/{{clock_id}}/release": {
+            "post": _case_operation(
+                "releaseCaseClock",
+                "Release a held clock",
+                "Ends the hold: the deadline and waiting reminders move on by the time held.",
+                parameters=[_CASE_REFERENCE, clock_id],
+                not_found=f"The case has no clock with that id. {_NO_CASE}",
+                conflict="The clock is not on hold.",
+            )
+        },
+        f"{case}/evidence": {
+            "get": _case_operation(
+                "listCaseEvidence",
+                "The files attached to the case",
+                "Each file's name, type, size and SHA-256, who added it and when. Download one "
+                "at /cases/{reference}/evidence/{id} (its hash is checked again first).",
+                parameters=[_CASE_REFERENCE],
+                answer=("200", _json("EvidenceList", "The files, oldest first.")),
+            ),
+            "post": _evidence_upload(),
+        },
+    }
+
+
+def _evidence_upload() -> dict[str, Any]:
+    """Adding a file: the body is the file itself, not JSON."""
+    operation = _case_operation(
+        "addCaseEvidence",
+        "Attach a file to the case",
+        "The body is the file (up to 10 MiB), Content-Type its type: PDF, PNG, JPEG, plain "
+        "text, CSV, JSON, an email (message/rfc822) or ZIP; PDF, PNG, JPEG and ZIP must be what "
+        "their type says. Kept with its SHA-256; on the record.",
+        parameters=[
+            _CASE_REFERENCE,
+            {
+                "name": "filename",
+                "in": "query",
+                "required": True,
+                "description": "the file's name",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            },
+            {
+                "name": "note",
+                "in": "query",
+                "required": False,
+                "description": "what the file is, in a few words",
+                "schema": {"type": "string", "maxLength": 500},
+            },
+        ],
+        answer=("201", _json("Evidence", "Attached.")),
+        bad_request="The file, its name, type or note was refused.",
+        conflict="The case is closed.",
+    )
+    operation["requestBody"] = {
+        "required": True,
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
+    operation["responses"]["413"] = _json("Error", "The file is larger than 10 MiB.")
+    operation["responses"] = dict(sorted(operation["responses"].items()))
+    return operation
 
 
 def _paths() -> dict[str, Any]:
@@ -219,6 +670,11 @@ def _paths() -> dict[str, Any]:
                         "Not a report, or not a usable Idempotency-Key: the fields to fix, "
                         "each with why.",
                     ),
+                    "401": _json(
+                        "Error",
+                        "A token was sent that is revoked or mistyped (filing needs none).",
+                        headers=_UNAUTHORIZED["headers"],
+                    ),
                     "409": _json(
                         "Error", "A request with this Idempotency-Key is still being processed."
                     ),
@@ -255,7 +711,8 @@ def _paths() -> dict[str, Any]:
                     "For whoever holds the receipt code given when the report was filed, or, "
                     "with a token, for its reporter, the people a policy named for it and "
                     "auditors. A wrong reference, a wrong code and a report the caller may not "
-                    "see all get the same 404."
+                    "see all get the same 404. For security roles and auditors, the report's "
+                    "security case, if it is in one."
                 ),
                 "security": [{}, *_SIGNED_IN],
                 "parameters": [
@@ -310,6 +767,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        **_case_paths(),
     }
 
 
@@ -319,10 +777,18 @@ def _components() -> dict[str, Any]:
     _, schemas = models_json_schema(
         [
             (NewReport, "validation"),
+            (ReportReference, "validation"),
+            (PhaseTransition, "validation"),
+            (PersonalInformation, "validation"),
+            (HoldReason, "validation"),
             (FiledReport, "serialization"),
             (Report, "serialization"),
             (ReportList, "serialization"),
             (Obligation, "serialization"),
+            (Case, "serialization"),
+            (CaseList, "serialization"),
+            (Evidence, "serialization"),
+            (EvidenceList, "serialization"),
             (Error, "serialization"),
             (FieldErrors, "serialization"),
         ],

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from incidents.cases.service import CaseDetails
 from incidents.kernel.vocabulary import Role, role_name
 from incidents.kernel.wording import local_time
 from incidents.obligations.model import Obligation
-from incidents.policy import Citation, Person, PlannedObligation, presentation
+from incidents.policy import Citation, Person, PlannedObligation, PolicySet, presentation
+from incidents.policy.cases import TASK_DUTY
 from incidents.reports.model import Report
 
 
@@ -93,3 +95,89 @@ def obligation_view(o: Obligation) -> dict[str, Any]:
         "action": o.action,
         "holidays": "; ".join(o.holidays or ()),
     }
+
+
+def task_title(o: Obligation, policy: PolicySet) -> str:
+    """A case task's title, from the response plan that set it."""
+    key = (o.duty or "").removeprefix(TASK_DUTY)
+    pack_id, _, task_id = key.partition("/")
+    for pack in policy.packs:
+        if pack.id == pack_id and pack.response_plan is not None:
+            for task in pack.response_plan.tasks:
+                if task.id == task_id:
+                    return task.title
+    return (o.action or key).split(". ")[0]
+
+
+def _status(o: Obligation) -> str:
+    if getattr(o, "held_at", None) is not None:
+        return "held"
+    return {"acknowledged": "done", "breached": "overdue"}.get(o.status.value, o.status.value)
+
+
+def case_json(d: CaseDetails, policy: PolicySet) -> dict[str, Any]:
+    c = d.case
+    return {
+        "id": c.id,
+        "reference": c.reference,
+        "phase": c.phase.value,
+        "severity": c.severity,
+        "because": c.because,
+        "owner": c.owner,
+        "owner_role": c.owner_role,
+        "ai_system": c.ai_system,
+        "plans": c.plans,
+        "rules": c.rules,
+        "opened_at": c.opened_at.isoformat(),
+        "opened_by": c.opened_by,
+        "acknowledged_at": c.acknowledged_at.isoformat() if c.acknowledged_at else None,
+        "acknowledged_by": c.acknowledged_by,
+        "closed_at": c.closed_at.isoformat() if c.closed_at else None,
+        "reports": [r.reference for r in d.reports],
+        "page": [
+            {
+                "id": o.id,
+                "level": o.level,
+                "role": o.role,
+                "recipients": [r["email"] for r in o.recipients],
+                "due_at": o.due_at.isoformat(),
+                "status": o.status.value,
+                "acknowledged_by": o.acknowledged_by,
+            }
+            for o in d.page
+        ],
+        "tasks": [
+            {
+                "id": o.id,
+                "title": task_title(o, policy),
+                "action": o.action,
+                "owner_role": o.role,
+                "status": _status(o),
+                "due_at": o.due_at.isoformat(),
+                "required": o.duty not in c.optional_tasks,
+                "done_by": o.acknowledged_by,
+                "citations": o.citations,
+            }
+            for o in d.tasks
+        ],
+        "clocks": [_clock_json(o) for o in d.clocks],
+    }
+
+
+def _clock_json(o: Obligation) -> dict[str, Any]:
+    held_at = getattr(o, "held_at", None)
+    out: dict[str, Any] = {
+        "id": o.id,
+        "rule": o.rules[0] if o.rules else "",
+        "role": o.role,
+        "due_at": o.due_at.isoformat(),
+        "status": o.status.value,
+        "acknowledged_by": o.acknowledged_by,
+    }
+    if held_at is not None:
+        out["held"] = {
+            "since": held_at.isoformat(),
+            "reason": getattr(o, "hold_reason", None),
+            "by": getattr(o, "held_by", None),
+        }
+    return out

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
@@ -35,6 +36,9 @@ FIELD = "csrf"
 TOKEN_KEY = web.RequestKey("form_token", str)
 NEW_COOKIE_KEY = web.RequestKey("new_form_cookie", str)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Form posts whose handler streams the body (files past the app's body limit) and calls
+# `check_form_origin` and `check_form_token` itself, once it has read the form's fields.
+STREAMED_FORMS = re.compile(r"/cases/[^/]+/evidence")
 
 
 def is_api(request: web.Request) -> bool:
@@ -87,30 +91,18 @@ async def forms_from_this_site(request: web.Request, handler: Handler) -> web.St
         cookie = secrets.token_urlsafe(32)
         request[NEW_COOKIE_KEY] = cookie
     request[TOKEN_KEY] = form_token(deps.secret, cookie)
-    if request.method not in SAFE_METHODS:
-        origin = request.headers.get("Origin")
-        referer = request.headers.get("Referer")
-        if origin is not None:
-            ok = _same_site(request, origin)  # "null" (a sandboxed or privacy-stripped page) fails
-        else:
-            ok = referer is None or _same_site(request, referer)
-        if ok:
-            try:
-                form = await request.post()
-            except web.HTTPException:
-                raise  # too large: 413
-            except Exception:  # not UTF-8, a broken multipart body, a malformed part header
-                raise web.HTTPBadRequest(
-                    reason="The form could not be read. Send it from the page, as UTF-8 text."
-                ) from None
-            sent = form.get(FIELD)
-            ok = (
-                NEW_COOKIE_KEY not in request
-                and isinstance(sent, str)
-                and hmac.compare_digest(sent, request[TOKEN_KEY])
-            )
-        if not ok:
-            raise Refused()
+    if request.method not in SAFE_METHODS and not STREAMED_FORMS.fullmatch(request.path):
+        check_form_origin(request)
+        try:
+            form = await request.post()
+        except web.HTTPException:
+            raise  # too large: 413
+        except Exception:  # not UTF-8, a broken multipart body, a malformed part header
+            raise web.HTTPBadRequest(
+                reason="The form could not be read. Send it from the page, as UTF-8 text."
+            ) from None
+        sent = form.get(FIELD)
+        check_form_token(request, sent if isinstance(sent, str) else None)
     response = await handler(request)
     fresh = request.get(NEW_COOKIE_KEY)
     if fresh is not None:
@@ -118,6 +110,31 @@ async def forms_from_this_site(request: web.Request, handler: Handler) -> web.St
             COOKIE, fresh, httponly=True, samesite="Lax", secure=deps.secure_cookies, path="/"
         )
     return response
+
+
+def check_form_origin(request: web.Request) -> None:
+    """The post comes from a page of this site: its Origin (or, when a browser sends none, its
+    Referer) is this site's; `Origin: null` (a sandboxed or privacy-stripped page) is not."""
+    origin = request.headers.get("Origin")
+    referer = request.headers.get("Referer")
+    if origin is not None:
+        ok = _same_site(request, origin)
+    else:
+        ok = referer is None or _same_site(request, referer)
+    if not ok:
+        raise Refused()
+
+
+def check_form_token(request: web.Request, sent: str | None) -> None:
+    """`sent` (the form's `csrf` field) is the token of this browser's form cookie, and the
+    cookie is one this site set (not one made up for this request)."""
+    if not (
+        NEW_COOKIE_KEY not in request
+        and sent is not None
+        # As bytes: compare_digest refuses non-ASCII str, which a forged form may send.
+        and hmac.compare_digest(sent.encode(), request[TOKEN_KEY].encode())
+    ):
+        raise Refused()
 
 
 async def throttle(request: web.Request, purpose: str) -> None:

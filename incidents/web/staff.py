@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from incidents.cases import service as cases
 from incidents.kernel.vocabulary import Role, role_name
 from incidents.kernel.wording import local_time
 from incidents.obligations import service as obligations
@@ -80,8 +81,11 @@ async def report_page(request: web.Request) -> dict[str, Any]:
     deps = request.app[DEPS]
     await throttle(request, "lookup")
     async with deps.uows() as uow:
-        report, duties = await reports.report_for_principal(
-            request.match_info["reference"], me, uow=uow
+        report, duties = await cases.report_for(
+            request.match_info["reference"],
+            me,
+            reads_cases=permissions.allows(me, Permission.READ_SECURITY_CASES),
+            uow=uow,
         )
         moments = await timeline(report, duties, uow=uow)
     return {

@@ -101,6 +101,9 @@ async def test_every_route_answers_every_role_as_the_matrix_says(aiohttp_client,
         "name": "no-such-message",
         "code": "no-such-code",
         "filename": "site.css",
+        "task_id": "no-such-task",
+        "clock_id": "no-such-clock",
+        "evidence_id": "no-such-file",
     }
     assert mail is not None
 

@@ -5,7 +5,9 @@ PostgreSQL. Two fuzzers:
 
 - **Schemathesis** reads the API's OpenAPI document from the running service and sends what it
   generates from it, valid and invalid, to every operation; each answer must be no server error,
-  have a status the document lists, and a body and headers that match the document.
+  have a status the document lists, and a body and headers that match the document. The security
+  cases' operations are sent with a CISO's token (made with `incidents tokens create`), half of
+  them at a real case, task and clock, so that the fuzz gets past 401 and 404 to the handlers.
 - **Hypothesis** posts arbitrary bodies to the two forms (/report and /status): random field
   names and values, invalid UTF-8, NUL and control characters, values past the size limit, odd
   dates and charsets, broken multipart. Without the form's token the answer is a 4xx (403);
@@ -13,9 +15,9 @@ PostgreSQL. Two fuzzers:
   the form's handler. Every answer must be below 500.
 
 Each run is derandomized (the same draws every time; only the clock and the references of the
-reports filed differ) and bounded in examples: about 750 requests to the API and 250 to each form
-and token case, under 30 seconds a database. Failures do not stop a run: every kind found is
-listed at the end with its exact request, and for a 5xx, the traceback the service logged.
+reports filed differ) and bounded in examples: about 300 requests to each API operation and 250
+to each form and token case. Failures do not stop a run: every kind found is listed at the end
+with its exact request, and for a 5xx, the traceback the service logged.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import collections
 import html
 import re
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -48,7 +51,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.harness.kafka import free_port
-from tests.support import ServiceProcess, harm_report
+from tests.support import INCIDENTS, ServiceProcess, harm_report
 
 API_EXAMPLES = 150  # per operation and per mode (valid data, invalid data)
 FORM_EXAMPLES = 250  # per form, with and without its token
@@ -80,7 +83,21 @@ class Live:
     """The running service, and what it has written to its log."""
 
     url: str
+    env: dict[str, str] = field(default_factory=dict)  # the service's: for `incidents` commands
     log: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=5000))
+
+    def token(self, email: str) -> str:
+        """A bearer token for this person, made as an administrator does."""
+        made = subprocess.run(
+            [INCIDENTS, "tokens", "create", email, "--name", "fuzz"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        return made.stdout.strip().splitlines()[-1]  # the token, alone on the last line
 
     def log_tail(self, lines: int = 80) -> str:
         return "".join(list(self.log)[-lines:])
@@ -128,7 +145,7 @@ async def live(tmp_path, database_url) -> AsyncIterator[Live]:  # type: ignore[n
     }
     service = ServiceProcess(env, free_port())
     await service.start(timeout=60)
-    served = Live(service.url)
+    served = Live(service.url, env=service.env)
     threading.Thread(target=_drain, args=(service.process.stderr, served.log), daemon=True).start()
     try:
         yield served
@@ -192,6 +209,18 @@ def test_the_api_answers_as_its_document_says_to_anything_schemathesis_sends(liv
         "GET /api/v1/reports/{reference}",
         "GET /api/v1/reports",
         "POST /api/v1/obligations/{obligation_id}/acknowledge",
+        "GET /api/v1/cases",
+        "POST /api/v1/cases",
+        "GET /api/v1/cases/{reference}",
+        "POST /api/v1/cases/{reference}/reports",
+        "POST /api/v1/cases/{reference}/acknowledge",
+        "POST /api/v1/cases/{reference}/transitions",
+        "POST /api/v1/cases/{reference}/tasks/{task_id}/complete",
+        "POST /api/v1/cases/{reference}/personal-information",
+        "POST /api/v1/cases/{reference}/clocks/{clock_id}/hold",
+        "POST /api/v1/cases/{reference}/clocks/{clock_id}/release",
+        "GET /api/v1/cases/{reference}/evidence",
+        "POST /api/v1/cases/{reference}/evidence",
     }
     post, get = operations["POST /api/v1/reports"], operations["GET /api/v1/reports/{reference}"]
     api = Api(requests.Session(), Tally("schemathesis"))
@@ -214,6 +243,13 @@ def test_the_api_answers_as_its_document_says_to_anything_schemathesis_sends(liv
             query={"receipt_code": answer["receipt_code"]},
         )
         assert api.send(found).status_code == 200
+        # Without a token, every case operation is 401; with one, known answers, and a case,
+        # task and clock the fuzz can aim at.
+        for label, operation in operations.items():
+            if _is_case(operation):
+                assert api.send(_some_case(operation)).status_code == 401, label
+        api.bearer = {"Authorization": f"Bearer {live.token('ciso@city.example')}"}
+        known = _known_case_answers(api, operations)
         for operation in operations.values():
             # The coverage phase: boundaries and each way to break the schema, one case each,
             # other content types and other methods.
@@ -224,20 +260,116 @@ def test_the_api_answers_as_its_document_says_to_anything_schemathesis_sends(liv
                 api.send(case)
             # The fuzzing phase: cases drawn from the schema, valid and not.
             for mode in modes:
-                _fuzz_operation(api, operation, mode)
+                _fuzz_operation(api, operation, mode, known)
     api.tally.check(live)
+
+
+def _is_case(operation: schemathesis.APIOperation) -> bool:
+    return operation.path.startswith("/api/v1/cases")
+
+
+def _some_case(operation: schemathesis.APIOperation) -> schemathesis.Case:
+    """A well-formed request to a case operation, at a case that need not exist."""
+    names = {"reference": "SEC-2026-000001", "task_id": "t", "clock_id": "c"}
+    path = {n: v for n, v in names.items() if "{" + n + "}" in operation.path}
+    bodies = {
+        "/api/v1/cases": {"report": "AI-2026-000001"},
+        "/api/v1/cases/{reference}/reports": {"report": "AI-2026-000001"},
+        "/api/v1/cases/{reference}/transitions": {"to": "contain"},
+        "/api/v1/cases/{reference}/personal-information": {"residents_affected": 1},
+        "/api/v1/cases/{reference}/clocks/{clock_id}/hold": {"reason": "Police asked"},
+    }
+    if operation.method.upper() == "POST" and operation.path in bodies:
+        return operation.Case(
+            path_parameters=path, body=bodies[operation.path], media_type="application/json"
+        )
+    return operation.Case(path_parameters=path)
+
+
+def _known_case_answers(api: Api, operations: dict[str, Any]) -> dict[str, str]:
+    """A security report opens a case (San José's plan, under the CISO); the CISO works it
+    through each operation once. Returns the case's reference and a task and a clock of it."""
+    discovered = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    filing = operations["POST /api/v1/reports"]
+
+    def file(kind: str) -> str:
+        body = harm_report(kind=kind, discovered_at=discovered)
+        filed = api.send(filing.Case(body=body, media_type="application/json"))
+        assert filed.status_code == 201, filed.text
+        return str(filed.json()["reference"])
+
+    def call(label: str, body: Any = None, **path: str) -> Any:
+        operation = operations[label]
+        if body is None:
+            case = operation.Case(path_parameters=path)
+        else:
+            case = operation.Case(path_parameters=path, body=body, media_type="application/json")
+        return api.send(case)
+
+    report = file("security")
+    deadline = time.monotonic() + 30
+    while True:  # the service's worker opens the case from the report's event
+        listed = call("GET /api/v1/cases")
+        assert listed.status_code == 200, listed.text
+        opened = [c for c in listed.json()["cases"] if report in c["reports"]]
+        if opened:
+            break
+        assert time.monotonic() < deadline, "no case opened for a security report"
+        time.sleep(0.2)
+    ref = opened[0]["reference"]
+    shown = call("GET /api/v1/cases/{reference}", reference=ref)
+    assert shown.status_code == 200, shown.text
+    case = shown.json()
+    assert case["tasks"], case
+    task = case["tasks"][0]["id"]
+    clock = next(
+        (c["id"] for c in case["clocks"] if c["status"] != "acknowledged"), case["tasks"][-1]["id"]
+    )
+    expected = [
+        ("POST /api/v1/cases/{reference}/acknowledge", None, {}, 200),
+        ("POST /api/v1/cases/{reference}/transitions", {"to": "recover"}, {}, 409),
+        ("POST /api/v1/cases/{reference}/transitions", {"to": "contain"}, {}, 200),
+        ("POST /api/v1/cases/{reference}/tasks/{task_id}/complete", None, {"task_id": task}, 200),
+        (
+            "POST /api/v1/cases/{reference}/clocks/{clock_id}/hold",
+            {"reason": "Police asked"},
+            {"clock_id": clock},
+            200,
+        ),
+        (
+            "POST /api/v1/cases/{reference}/clocks/{clock_id}/release",
+            None,
+            {"clock_id": clock},
+            200,
+        ),
+        (
+            "POST /api/v1/cases/{reference}/personal-information",
+            {"residents_affected": 12, "states": ["CA"]},
+            {},
+            200,
+        ),
+        ("POST /api/v1/cases/{reference}/reports", {"report": file("harm")}, {}, 200),
+    ]
+    for label, body, path, status in expected:
+        answer = call(label, body, reference=ref, **path)
+        assert answer.status_code == status, f"{label}: {answer.status_code} {answer.text}"
+    made = call("POST /api/v1/cases", {"report": file("harm")})
+    assert made.status_code == 201, made.text
+    return {"reference": ref, "task_id": task, "clock_id": clock}
 
 
 @dataclass
 class Api:
     http: requests.Session
     tally: Tally
+    bearer: dict[str, str] = field(default_factory=dict)  # sent with the case operations
 
     def send(self, case: schemathesis.Case) -> Any:
         """Send one case and check the answer against the document; return the answer."""
         label = case.operation.label
+        headers = self.bearer if _is_case(case.operation) else None
         try:
-            response = case.call(session=self.http, timeout=30)
+            response = case.call(session=self.http, headers=headers, timeout=30)
         except requests.RequestException as exc:
             self.tally.fail(f"{label}: no answer", _request_of(case, exc))
             return None
@@ -256,13 +388,29 @@ class Api:
         return response
 
 
-def _fuzz_operation(api: Api, operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
+def _fuzz_operation(
+    api: Api, operation: schemathesis.APIOperation, mode: GenerationMode, known: dict[str, str]
+) -> None:
+    """Cases drawn from the operation's schema; for a case operation, half of them at the known
+    case (and its task and clock), the rest at whatever the draw gave."""
+    drawn = operation.as_strategy(generation_mode=mode)
+    if _is_case(operation) and "{reference}" in operation.path:
+        drawn = st.one_of(drawn, drawn.map(lambda case: _aimed(case, known)))
+
     @fuzz_settings(API_EXAMPLES)
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=drawn)
     def run(case: schemathesis.Case) -> None:
         api.send(case)
 
     run()
+
+
+def _aimed(case: schemathesis.Case, known: dict[str, str]) -> schemathesis.Case:
+    if case.path_parameters is not None:
+        for name in case.path_parameters:
+            if name in known:
+                case.path_parameters[name] = known[name]
+    return case
 
 
 def _request_of(case: schemathesis.Case, exc: BaseException) -> str:

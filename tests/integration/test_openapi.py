@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from incidents.obligations import service as obligations
 from incidents.reports.schemas import NewReport, Reporter
 from incidents.web.openapi import REF_TEMPLATE
-from tests.support import harm_report
+from tests.integration.test_cases import bearer
+from tests.support import harm_report, settled
 
 DOCUMENT = "/api/v1/openapi.json"
 
@@ -62,8 +64,29 @@ async def test_every_api_route_is_in_the_document_and_nothing_else(client):
             ("get", "/api/v1/reports/{reference}"),
             ("get", "/api/v1/reports"),
             ("post", "/api/v1/obligations/{obligation_id}/acknowledge"),
+            ("get", "/api/v1/cases"),
+            ("post", "/api/v1/cases"),
+            ("get", "/api/v1/cases/{reference}"),
+            ("post", "/api/v1/cases/{reference}/reports"),
+            ("post", "/api/v1/cases/{reference}/acknowledge"),
+            ("post", "/api/v1/cases/{reference}/transitions"),
+            ("post", "/api/v1/cases/{reference}/tasks/{task_id}/complete"),
+            ("post", "/api/v1/cases/{reference}/personal-information"),
+            ("post", "/api/v1/cases/{reference}/clocks/{clock_id}/hold"),
+            ("post", "/api/v1/cases/{reference}/clocks/{clock_id}/release"),
+            ("get", "/api/v1/cases/{reference}/evidence"),
+            ("post", "/api/v1/cases/{reference}/evidence"),
         }
     )
+
+
+async def test_every_case_route_needs_a_token(client):
+    document = await published(client)
+    for path, item in document["paths"].items():
+        if path.startswith("/api/v1/cases"):
+            for method, operation in item.items():
+                assert operation["security"] == [{"bearer": []}], f"{method} {path}"
+                assert "401" in operation["responses"] and "404" in operation["responses"]
 
 
 async def test_the_request_body_is_the_model_that_validates_requests(client):
@@ -141,6 +164,76 @@ async def test_the_answers_the_service_gives_fit_the_document(client, runtime, c
             break
     conforms(document, "GET", one, guess.status, await guess.json())
     assert guess.status == 429 and int(guess.headers["Retry-After"]) >= 0
+
+
+class TestACase:
+    """A security case, as the service shows it to security staff: fits the document."""
+
+    @pytest.fixture
+    def settings(self, settings):  # type: ignore[no-untyped-def]
+        return settings.model_copy(update={"policy": ["redondo-beach"]})
+
+    async def test_the_answers_about_a_case_fit_the_document(self, client, runtime):
+        document = await published(client)
+        cases, one = "/api/v1/cases", "/api/v1/cases/{reference}"
+        exposure = harm_report(kind="data_exposure", data_categories=["pii"])
+        filed = await (await client.post("/api/v1/reports", json=exposure)).json()
+        await settled(runtime)
+        iso = await bearer(runtime, "iso@city.example")
+
+        listed = await client.get(cases, headers=iso)
+        body = await listed.json()
+        conforms(document, "GET", cases, listed.status, body)
+        assert listed.status == 200
+        [case] = body["cases"]
+        assert case["reports"] == [filed["reference"]] and case["page"] and case["tasks"]
+        ref = case["reference"]
+
+        shown = await client.get(f"{cases}/{ref}", headers=iso)
+        conforms(document, "GET", one, shown.status, await shown.json())
+        assert shown.status == 200
+
+        # The report, to the security staff it names, names its case.
+        it = await bearer(runtime, "it@city.example")
+        report = await client.get(f"/api/v1/reports/{filed['reference']}", headers=it)
+        seen = await report.json()
+        conforms(document, "GET", "/api/v1/reports/{reference}", report.status, seen)
+        assert report.status == 200
+        assert seen["case"] == {"reference": ref, "phase": "detect_analyse"}
+
+        # A clock on hold shows how it is held.
+        clock = next(c for c in case["clocks"] if c["status"] != "acknowledged")
+        hold = "/api/v1/cases/{reference}/clocks/{clock_id}/hold"
+        held = await client.post(
+            f"{cases}/{ref}/clocks/{clock['id']}/hold", json={"reason": "Police"}, headers=iso
+        )
+        answer = await held.json()
+        conforms(document, "POST", hold, held.status, answer)
+        assert held.status == 200
+        assert any(c.get("held") for c in answer["clocks"]), answer["clocks"]
+
+        transitions = "/api/v1/cases/{reference}/transitions"
+        moves = [
+            await client.post(f"{cases}/{ref}/transitions", json=move, headers=iso)
+            for move in ({"to": "recover"}, {"to": "finished"}, {"to": "contain"})
+        ]
+        for move in moves:
+            conforms(document, "POST", transitions, move.status, await move.json())
+        assert [move.status for move in moves] == [409, 400, 200]
+
+        refusals = [
+            ("GET", one, await client.get(f"{cases}/SEC-2026-999999", headers=iso)),
+            ("GET", one, await client.get(f"{cases}/{ref}")),
+            (
+                "GET",
+                cases,
+                await client.get(cases, headers=await bearer(runtime, "x@city.example")),
+            ),
+            ("GET", cases, await client.get(cases, params={"phase": "x"}, headers=iso)),
+        ]
+        for method, path, answer in refusals:
+            conforms(document, method, path, answer.status, await answer.json())
+        assert [answer.status for _, _, answer in refusals] == [404, 401, 404, 400]
 
 
 _JSON = {"Content-Type": "application/json"}

@@ -14,9 +14,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
+from incidents.cases.model import Case
 from incidents.kernel.eventlog import EventRow
 from incidents.notices.model import Notice
-from incidents.obligations.model import ClockRow
+from incidents.obligations.model import ClockRow, Obligation
+from incidents.policy.cases import PAGE_DUTY
 from incidents.web.app import create_app
 from infra.bootstrap import Runtime, build
 from infra.settings import Settings
@@ -180,6 +182,51 @@ async def test_two_workers_and_two_clock_keepers_do_everything_exactly_once(
         ).one()
     assert pending == 6  # only the CIO escalations' own deadlines remain
     assert failed == 0
+
+
+async def test_two_workers_open_each_security_case_once_and_page_each_step_once(
+    instances, aiohttp_client, smtp_server, clock: FakeClock
+):
+    web = await instances()
+    client = await aiohttp_client(create_app(web, workers=False))
+    workers = [await instances(), await instances()]
+    for w in workers:
+        await w.start_workers()
+    clock.set(DISCOVERED + timedelta(hours=1))  # Tuesday 09:00 in San José: the CISO is primary
+    refs = await post_reports(client, 4, kind="security")
+    await kafka_settled(web, *workers)
+    deadline = asyncio.get_running_loop().time() + 60  # the consumer groups join first
+    while True:
+        async with web.uows() as uow:
+            opened = list(await uow.session.exec(select(Case)))
+            pages = list(
+                await uow.session.exec(select(Obligation).where(Obligation.duty == PAGE_DUTY))
+            )
+        if len(opened) >= 4 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    await kafka_settled(web, *workers)
+    assert len(opened) == 4 and len(pages) == 4
+    # Both keepers sweep when the first step's wait is over: each page goes up one step, once.
+    clock.advance(minutes=16)
+    fired = await asyncio.gather(*(w.clocks.sweep() for w in workers))
+    assert sum(fired) >= 4
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        async with web.uows() as uow:
+            steps = list(
+                await uow.session.exec(select(Obligation).where(Obligation.duty == PAGE_DUTY))
+            )
+        if len(steps) >= 8 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    await kafka_settled(web, *workers)
+    async with web.uows() as uow:
+        steps = list(await uow.session.exec(select(Obligation).where(Obligation.duty == PAGE_DUTY)))
+    assert sorted(s.level for s in steps) == [0, 0, 0, 0, 1, 1, 1, 1]
+    # The roster's secondary for business hours (not the security team, the no-shift fallback).
+    assert {r["email"] for s in steps if s.level == 1 for r in s.recipients} == {"iso@city.example"}
+    assert len(refs) == 4
 
 
 async def test_a_poison_event_is_parked_with_its_reason_and_the_rest_flow_on(

@@ -7,17 +7,8 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from incidents.kernel.actor import Grant
-from incidents.people import service as people
 from incidents.record.model import AuditEntry
-from tests.support import cli, harm_report
-
-
-async def token(runtime, email: str, grant: Grant | None = None) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    async with runtime.uows() as uow:
-        if grant is not None:
-            await people.account(email, uow=uow, now=runtime.now(), grant=grant)
-        made = await people.create_token(email, "test", uow=uow, now=runtime.now())
-    return {"Authorization": f"Bearer {made.secret}"}
+from tests.support import bearer, cli, harm_report
 
 
 async def test_the_cli_makes_a_token_that_acts_as_its_person(client, runtime, settings):
@@ -60,7 +51,7 @@ async def test_a_report_shows_to_its_reporter_the_people_named_and_auditors_only
         ("auditor@city.example", Grant.AUDITOR, 200),
         ("someone.else@city.example", None, 404),  # signed in, but not theirs to see
     ]:
-        answer = await client.get(path, headers=await token(runtime, who, grant))
+        answer = await client.get(path, headers=await bearer(runtime, who, grant))
         assert answer.status == status, who
         if status == 200:
             shown = await answer.json()
@@ -79,7 +70,7 @@ async def test_a_report_shows_to_its_reporter_the_people_named_and_auditors_only
         ("stranger", "nobody@city.example"),
         ("auditor", "auditor@city.example"),
     ]:
-        answer = await client.get("/api/v1/reports", headers=await token(runtime, email))
+        answer = await client.get("/api/v1/reports", headers=await bearer(runtime, email))
         listed[who] = [r["reference"] for r in (await answer.json())["reports"]]
     both = [second["reference"], filed["reference"]]  # newest first
     assert listed == {"reporter": both, "stranger": [], "auditor": both}
@@ -89,11 +80,11 @@ async def test_a_report_shows_to_its_reporter_the_people_named_and_auditors_only
 async def test_each_person_acknowledges_only_their_own_obligation(client, runtime):
     filed = await (await client.post("/api/v1/reports", json=harm_report())).json()
     by_role = {o["role"]: o["id"] for o in filed["obligations"]}
-    cdpo = await token(runtime, "cdpo@city.example")
+    cdpo = await bearer(runtime, "cdpo@city.example")
     ack = "/api/v1/obligations/{}/acknowledge"
 
     assert (await client.post(ack.format(by_role["supervisor"]), headers=cdpo)).status == 404
-    stranger = await token(runtime, "someone.else@city.example")
+    stranger = await bearer(runtime, "someone.else@city.example")
     assert (await client.post(ack.format(by_role["cdpo"]), headers=stranger)).status == 404
     assert (await client.post(ack.format(by_role["cdpo"]))).status == 401
 

@@ -211,3 +211,143 @@ def test_explain_rejects_a_naive_time(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "needs a UTC offset" in result.output
+
+
+EXPOSURE = """
+kind: data_exposure
+title: Summaries leaked another resident's address
+description: The summarizer put one resident's address into another's letter.
+discovered_at: "2026-05-01T08:00:00-07:00"
+reporter: {name: Alex, email: alex@city.example, department: Parks}
+ai_system: Records Summarizer
+data_categories: [pii]
+"""
+
+
+def _explain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, policy: str, *extra: str
+) -> str:
+    for name in ("INCIDENTS_INTERPRETATIONS", "INCIDENTS_HOLIDAYS", "INCIDENTS_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    report = tmp_path / "r.yaml"
+    report.write_text(body, encoding="utf-8")
+    result = runner.invoke(
+        policy_app,
+        [
+            "explain",
+            "--policy",
+            policy,
+            "--report",
+            str(report),
+            "--now",
+            "2026-05-01T13:00:00-07:00",
+            *extra,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_explain_text_shows_the_case_its_page_and_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _explain(tmp_path, monkeypatch, EXPOSURE, "redondo-beach")
+    case = out[out.index("Security case:") :]
+    assert case.startswith("Security case: opened by redondo-beach/data-incident-immediately")
+    assert "plan:     Cybersecurity incident response plan" in case
+    assert "owner:    the IT Department [it_department]" in case
+    assert "severity: high, because personal information (PII) is involved" in case
+    # A Friday at 13:00: business hours, so the CISO is on call; the chain follows.
+    assert "1. now: security on call [security_on_call]" in case
+    assert "to:  Sam Secure (CISO) <ciso@city.example>" in case
+    assert "ack: by Fri 2026-05-01 13:15 PDT (2026-05-01 20:15 UTC)" in case
+    assert "2. from Fri 2026-05-01 13:15 PDT: the security on-call backup [security_backup]" in case
+    assert "to:  Information Security Officer <iso@city.example>" in case
+    assert "4. from Fri 2026-05-01 14:00 PDT: the Chief Information Officer (CIO)" in case
+    assert "task(s) of the response plan:" in case
+    # Each task: title, owner role, due in local time and UTC, citation.
+    contain = case[case.index("Contain the AI system") :]
+    contain = contain[: contain.index("\n\nT")]
+    assert "owner: the IT Department [it_department]" in contain
+    assert "due:   Fri 2026-05-01 17:00 PDT (America/Los_Angeles)" in contain
+    assert "2026-05-02 00:00 UTC" in contain
+    assert "task:  redondo-beach/contain-ai-system" in contain
+    assert (
+        "cites: Redondo Beach APP 04.05, Artificial Intelligence Policy, “IV.4 Incident "
+        "Response and Reporting”" in contain
+    )
+    assert "Post-incident review and lessons learned" in case
+    assert "Report to the agency's CJIS contact" not in case  # no CJI in this report
+
+
+def test_explain_json_has_the_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = EXPOSURE.replace("data_categories: [pii]", "data_categories: [pii, cji]")
+    out = json.loads(_explain(tmp_path, monkeypatch, body, "wisconsin-city", "--json"))
+    case = out["case"]
+    assert case["plans"] == [
+        "Suspected data breach response (IT Department and Data Privacy Officer)"
+    ]
+    assert case["owner"] == "it_department"
+    assert case["severity"] == "critical"
+    assert case["because"] == [
+        "personal information (PII) is involved",
+        "criminal justice information (CJI) is involved",
+    ]
+    assert case["rules"] == [
+        "wisconsin-city/suspected-breach-immediately",
+        "wisconsin-city/cjis-data",
+    ]
+    # Each passage once, though the plan and a rule cite the same sentence.
+    assert [c["section"] for c in case["citations"]] == ["III.b Procedure", "III.c Procedure"]
+    page = case["page"]
+    assert page["role"] == "security_on_call" and page["recipients"] == ["ciso@city.example"]
+    assert page["due_at"] == "2026-05-01T20:15:00+00:00"
+    assert [(s["step"], s["roles"], s["recipients"]) for s in page["chain"]][:4] == [
+        (1, ["security_on_call"], ["ciso@city.example"]),
+        (2, ["security_backup"], ["iso@city.example"]),
+        (3, ["ciso"], ["ciso@city.example"]),
+        (4, ["cio"], ["cio@city.example"]),
+    ]
+    # Then once more from the top (the roster's `repeat: 1`).
+    assert [s["roles"] for s in page["chain"][4:]] == [s["roles"] for s in page["chain"][:4]]
+    assert page["chain"][1]["opens_at"] == page["due_at"]
+    assert page["chain"][3]["due_at_local"] == "2026-05-01T17:00:00-05:00"  # 2 hours on
+    first = case["tasks"][0]
+    assert first["task"] == "wisconsin-city/cjis-report-1h"
+    assert first["title"] == "Report to the agency's CJIS contact within one hour"
+    assert first["required"] is True
+    assert first["role"] == "it_department"
+    assert first["due_at"] == "2026-05-01T21:00:00+00:00"
+    assert first["due_at_local"] == "2026-05-01T16:00:00-05:00"
+    assert first["citations"][0]["section"] == "III.c Procedure"
+    assert first["citations"][0]["document"] == "AI & LLM Acceptable Use Policy (a Wisconsin city)"
+    assert first["duty"] == "case-task:wisconsin-city/cjis-report-1h"
+    tasks = {t["task"].split("/")[1]: t for t in case["tasks"]}
+    # 20 business days, Memorial Day skipped.
+    assert tasks["lessons-learned"]["due_at_local"] == "2026-06-01T17:00:00-05:00"
+    assert tasks["lessons-learned"]["holidays"] == ["Memorial Day, Mon 25 May 2026"]
+    assert tasks["breach-notice-decision"]["role"] == "data_privacy_officer"
+
+
+def test_explain_says_when_no_case_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _explain(tmp_path, monkeypatch, REPORT, "san-jose")
+    assert "Security case: none (no rule this report matches opens one)" in text
+    out = json.loads(_explain(tmp_path, monkeypatch, REPORT, "san-jose", "--json"))
+    assert out["case"] is None
+
+
+def test_explain_plans_no_case_for_a_later_trigger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _explain(
+        tmp_path,
+        monkeypatch,
+        EXPOSURE,
+        "san-jose,ca-breach-notice",
+        "--trigger",
+        "personal_information_acquired",
+        "--since",
+        "2026-05-01T13:00:00-07:00",
+        "--json",
+    )
+    assert json.loads(out)["case"] is None

@@ -1,0 +1,1 @@
+"""Security cases: serious incidents worked under the cybersecurity incident response plan."""
