@@ -15,10 +15,12 @@ from incidents.obligations.model import ClockRow, Obligation
 from incidents.people.model import Account, AccountLink, ApiToken, SignInSession
 from incidents.record.model import AuditEntry
 from incidents.reports.model import Report
+from incidents.systems.model import AISystem, Review
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AISystem",
     "Account",
     "AccountLink",
     "ApiToken",
@@ -35,6 +37,7 @@ __all__ = [
     "Obligation",
     "RateWindow",
     "Report",
+    "Review",
     "SignInSession",
     "metadata",
 ]

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 from consumers.cases import Cases
 from consumers.notifier import Notifier
+from consumers.reviews import Reviews
 from consumers.router import Router
 from consumers.runner import Consumer, ConsumerRunner, EventSource, types_of
 from incidents.kernel.time import Now, system_now
@@ -26,6 +27,7 @@ from incidents.policy.loader import DEMO_DIRECTORY
 from incidents.policy.overrides import apply_interpretations
 from incidents.record.model import AuditEntry
 from incidents.reports.intake import Intake
+from incidents.systems import service as systems
 from infra.clocks import ClockKeeper
 from infra.db import is_sqlite, make_engine, make_sessions
 from infra.eventlog import dead_letters
@@ -41,7 +43,7 @@ from notifications.outbound.mailer import Mailer, mailer_for
 log = logging.getLogger(__name__)
 
 # Every consumer group, for `incidents kafka init` (each has a dead-letter topic).
-CONSUMER_NAMES = (Notifier.name, Router.name, Cases.name)
+CONSUMER_NAMES = (Notifier.name, Router.name, Cases.name, Reviews.name)
 
 
 def load_policy(settings: Settings) -> PolicySet:
@@ -211,6 +213,7 @@ async def build(
         notify_channel=None if is_sqlite(engine) else CHANNEL,
         on_events=events_committed,
     )
+    await systems.adopt_directory(policy.directory, uows=uows, now=now())
     embedded: EmbeddedLog | None = None
     publisher: KafkaPublisher | None = None
     relay: OutboxRelay | None = None
@@ -241,6 +244,7 @@ async def build(
         ),
         Router(policy=policy),
         Cases(policy=policy),
+        Reviews(policy=policy),
     ]
     return Runtime(
         settings=settings,

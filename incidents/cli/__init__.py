@@ -9,6 +9,7 @@ from incidents.cli.audit import audit_app
 from incidents.cli.events import dlq_app, kafka_app
 from incidents.cli.people import tokens_app, users_app
 from incidents.cli.policy import policy_app
+from incidents.cli.systems import systems_app
 
 app = typer.Typer(
     help="Report AI incidents; notify the people a policy names, on the policy's clock.",
@@ -26,6 +27,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+app.add_typer(systems_app, name="systems")
 
 
 def main() -> None:

@@ -54,18 +54,25 @@ def users_invite(
     a link, alone on the last line, that lets them choose one; it works once, for 7 days.
     Admins and auditors also set up one-time codes at their first sign-in."""
 
-    async def work(rt: Runtime) -> str:
+    async def work(rt: Runtime) -> tuple[str, bool]:
         async with rt.uows() as uow:
             made = await signin.invite(
                 email, uow=uow, now=rt.now(), by=ADMIN, grant=role, name=name
             )
-        return f"{rt.base_url}/account/password/{made.code}"
+        return f"{rt.base_url}/account/password/{made.code}", rt.settings.base_url is None
 
     try:
-        link = asyncio.run(with_runtime(work))
+        link, guessed = asyncio.run(with_runtime(work))
     except DomainError as exc:
         fail(str(exc))
     days = signin.INVITATION_LIFETIME.days
+    if guessed:
+        typer.echo(
+            "INCIDENTS_BASE_URL is not set, so the link assumes the service is at "
+            f"{link.split('/account/')[0]}; if it runs elsewhere, open the same path there "
+            "(and set INCIDENTS_BASE_URL to the address people use).",
+            err=True,
+        )
     typer.echo(
         f"invitation for {email.strip().lower()}; send them this link (it works once, "
         f"for {days} days):"

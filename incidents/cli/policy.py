@@ -2,7 +2,9 @@
 
 `explain` runs the same engine and the same JSON serializer as the service, so its output is a
 faithful preview of what a report would set in motion: its obligations and, when a rule it matches
-opens one, the security case with its owner, severity, on-call page and response-plan tasks.
+opens one, the security case with its owner, severity, on-call page and response-plan tasks; and
+the sunset review of its AI system it would open, or the thresholds it counts towards. `explain`
+has no database, so it counts the report alone: earlier reports about the system count too.
 """
 
 from __future__ import annotations
@@ -30,13 +32,20 @@ from incidents.policy.loader import (
     pack_path,
 )
 from incidents.policy.presentation import (
+    EARLIER_REPORTS_NOTE,
     case_citations,
     case_json,
+    decide_words,
     obligation_json,
     page_steps,
+    plan_words,
     response_task,
+    review_json,
+    sunset_plan,
     titled,
+    window_words,
 )
+from incidents.policy.reviews import Counting, PlannedReview, review_for
 from incidents.policy.schema import Pack, Trigger
 
 policy_app = typer.Typer(help="Check, list and explain policy packs.", no_args_is_help=True)
@@ -136,8 +145,10 @@ def explain(
         typer.Option(help="with personal_information_acquired: when acquisition was confirmed"),
     ] = None,
 ) -> None:
-    """The obligations a report would get: who, by when (local and UTC), why; and the security
-    case it would open, if any: owner, severity, who is paged, and the response-plan tasks."""
+    """The obligations a report would get: who, by when (local and UTC), why; the security
+    case it would open, if any: owner, severity, who is paged, and the response-plan tasks; and
+    the sunset review of its AI system it would open (who decides, whether it is halted at once)
+    or the thresholds it counts towards, this report alone counted."""
     try:
         at = _moment(now, "--now") if now else datetime.now(UTC)
         chosen = _deployment(policy, directory)
@@ -153,12 +164,11 @@ def explain(
             since=moment,
             holidays=holidays,
         )
-        # A case opens on the report itself; a later trigger acts on a case already open.
-        case = (
-            case_for(facts, packs, people, at, holidays=holidays)
-            if _trigger(trigger) == "report"
-            else None
-        )
+        # A case and a review open on the report itself; a later trigger acts on what is open.
+        on_report = _trigger(trigger) == "report"
+        case = case_for(facts, packs, people, at, holidays=holidays) if on_report else None
+        # No database here: no earlier reports about the system are known, so none are counted.
+        review, counting = review_for(facts, packs, people, at) if on_report else (None, [])
     except PolicyError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
@@ -168,12 +178,14 @@ def explain(
             "obligations": out,
             "opens": sorted(plan.opens),
             "case": case_json(case, packs, people, at, facts.department),
+            "review": review_json(review, counting, packs, earlier_counted=False),
         }
         typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     text = _text(plan, packs, facts, at, people)
-    if _trigger(trigger) == "report":
+    if on_report:
         text += "\n\n" + _case_text(case, packs, facts, at, people)
+        text += "\n\n" + _review_text(review, counting, packs, facts, at, people)
     typer.echo(text)
 
 
@@ -260,6 +272,70 @@ def _case_text(
         if task is not None:
             lines += _wrapped("   action: ", task.action)
         lines += [f"   cites: {titled(c, packs)}" for c in t.citations]
+    return "\n".join(lines)
+
+
+def _review_text(
+    review: PlannedReview | None,
+    counting: list[Counting],
+    packs: list[Pack],
+    facts: ReportFacts,
+    at: datetime,
+    people: Directory,
+) -> str:
+    """The sunset review in words: who decides, by when, why, whether the system is halted at
+    once, what a phase-out plan addresses; or the thresholds the report counts towards."""
+    system = f"{facts.ai_system!r}" if facts.ai_system else "the system (the report names none)"
+    if review is None and not counting:
+        return (
+            "Sunset review: none (no rule this report matches opens one, and it counts towards "
+            "no pack's threshold)"
+        )
+    lines: list[str] = []
+    if review is None:
+        lines.append(f"Sunset review: none opened; the report counts towards a review of {system}:")
+    else:
+        how, _, ref = review.opened_by.partition(":")
+        by = f"rule {ref}" if how == "rule" else f"the {ref} threshold"
+        found = sunset_plan(packs, review.pack)
+        lines += [
+            f"Sunset review of {system}: opened by {by}",
+            f"   decider: {role_name(review.decider)} [{review.decider.value}]",
+            "   to:      "
+            + ", ".join(
+                f"{p.name} <{p.email}>"
+                for p in people.resolve(review.decider, facts.department, at)
+            ),
+        ]
+        if found:
+            lines += _wrapped("   decide:  ", decide_words(*found))
+        lines += _wrapped("   why:     ", review.reason)
+        lines.append(
+            "   halt:    yes: the system is halted as the review opens"
+            if review.halt
+            else "   halt:    not at once: the decision says whether the system is halted"
+        )
+        if found and found[1].plan_sections:
+            lines += _wrapped(
+                "   plan:    ", f"a phase-out plan addresses {plan_words(found[1].plan_sections)}"
+            )
+        lines += [f"   cites: {titled(c, packs)}" for c in review.citations]
+        if counting:
+            lines.append("   the report also counts towards:")
+    for c in counting:
+        found = sunset_plan(packs, c.pack)
+        threshold = found[1].threshold if found else None
+        if threshold is None:
+            continue
+        kinds = [k.plain for k in threshold.kinds]
+        kinds_words = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
+        lines += [
+            f"   {c.pack}: {c.counted} of {c.count} within {window_words(threshold)} "
+            f"(reports of {kinds_words} about one system)",
+            f"      cites: {titled(threshold.citation, packs)}",
+        ]
+    if counting:
+        lines += _wrapped("   note: ", EARLIER_REPORTS_NOTE)
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from incidents.obligations.model import (
 )
 from incidents.policy import Directory, Person, Plan, PlannedObligation
 from incidents.policy.cases import PAGE_DUTY, TASK_DUTY
+from incidents.policy.reviews import REVIEW_DUTIES
 
 # An obligation to open, with the times of its reminders.
 Opening = tuple[Obligation, Sequence[datetime]]
@@ -52,10 +53,11 @@ async def obligations_of(report_id: str, *, uow: UnitOfWork) -> list[Obligation]
 
 
 def is_case_work(o: Obligation) -> bool:
-    """Whether an obligation is a security case's page or task rather than someone being told
-    of the report: shown on the case, to security staff, not on the report."""
+    """Whether an obligation is follow-up work rather than someone being told of the report:
+    a security case's page or task (shown on the case, to security staff), or a sunset
+    review's decision, exception or milestone (shown on the system). Not on the report."""
     duty = o.duty or ""
-    return duty == PAGE_DUTY or duty.startswith(TASK_DUTY)
+    return duty == PAGE_DUTY or duty.startswith((TASK_DUTY, *REVIEW_DUTIES))
 
 
 def planned(plan: Plan, report_id: str, now: datetime) -> list[Opening]:

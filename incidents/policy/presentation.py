@@ -1,5 +1,5 @@
 """One way to show policy to people and programs: the JSON of an obligation, a pack in words,
-the security case a report would open.
+the security case a report would open, the sunset review it would open or count towards.
 
 The API's `obligations` list and `incidents policy explain --json` both come from
 `obligation_json`, so what an administrator previews is exactly what the service stores and sends.
@@ -18,12 +18,15 @@ from incidents.kernel.vocabulary import CATEGORY_WORDS, KIND_WORDS, Role, role_n
 from incidents.policy.cases import PlannedCase
 from incidents.policy.directory import Directory, Person
 from incidents.policy.engine import PlannedObligation, describe
+from incidents.policy.reviews import Counting, PlannedReview
 from incidents.policy.schema import (
     Citation,
     Deadline,
     Pack,
     ResponseTask,
+    ReviewThreshold,
     Rule,
+    SunsetPlan,
     SystemMatch,
     When,
 )
@@ -181,6 +184,93 @@ def case_json(
         "citations": [citation_json(c) for c in case_citations(case, packs)],
         "page": page,
         "tasks": tasks,
+    }
+
+
+# `explain` has no database: it counts the report alone, as if nothing else were known.
+EARLIER_REPORTS_NOTE = (
+    "Earlier reports about the same system within the window count too; explain has no "
+    "database, so it counts this report alone."
+)
+
+# What a phase-out plan addresses, by its field (SunsetPlan.plan_sections).
+_PLAN_SECTION_WORDS = {
+    "data_ownership": "ownership of the data",
+    "data_access": "future access to the data",
+    "portability": "portability of the model, algorithm and data",
+    "impact_services": "impact to services",
+    "impact_users": "impact to users",
+    "impact_residents": "impact to residents",
+}
+
+
+def plan_words(sections: Sequence[str]) -> str:
+    """What a phase-out plan addresses, in words: 'ownership of the data, …'."""
+    return _and([_PLAN_SECTION_WORDS.get(s, s.replace("_", " ")) for s in sections])
+
+
+def sunset_plan(packs: Sequence[Pack], pack_id: str) -> tuple[Pack, SunsetPlan] | None:
+    """The pack named in a planned review or a count, with its sunset section."""
+    for pack in packs:
+        if pack.id == pack_id and pack.sunset is not None:
+            return pack, pack.sunset
+    return None
+
+
+def window_words(threshold: ReviewThreshold) -> str:
+    """The threshold's window in words, e.g. '30 days'."""
+    return describe(Deadline(after=threshold.within)).removesuffix(" from discovery")
+
+
+def decide_words(pack: Pack, plan: SunsetPlan) -> str:
+    """By when the decider decides, e.g. 'by the end of 5 business days after discovery (…)'."""
+    return _deadline_words(pack, plan.decide_within)
+
+
+def review_json(
+    review: PlannedReview | None,
+    counting: Sequence[Counting],
+    packs: Sequence[Pack],
+    *,
+    earlier_counted: bool = True,
+) -> dict[str, Any] | None:
+    """The sunset review a report would open, and the thresholds it counts towards, for
+    `policy explain --json`: None when it does neither. `earlier_counted` False says that the
+    counts are of this report alone (explain knows no earlier reports)."""
+    if review is None and not counting:
+        return None
+    opens = None
+    if review is not None:
+        found = sunset_plan(packs, review.pack)
+        opens = {
+            "pack": review.pack,
+            "decider": review.decider.value,
+            "opened_by": review.opened_by,
+            "reason": review.reason,
+            "halt": review.halt,
+            "decide_within": decide_words(*found) if found else None,
+            "plan_sections": list(found[1].plan_sections) if found else [],
+            "citations": [citation_json(titled(c, packs)) for c in review.citations],
+        }
+    counts = []
+    for c in counting:
+        found = sunset_plan(packs, c.pack)
+        threshold = found[1].threshold if found else None
+        counts.append(
+            {
+                "pack": c.pack,
+                "counted": c.counted,
+                "count": c.count,
+                "within": window_words(threshold) if threshold else None,
+                "kinds": [k.value for k in threshold.kinds] if threshold else [],
+                "citation": citation_json(titled(threshold.citation, packs)) if threshold else None,
+            }
+        )
+    return {
+        "opens": opens,
+        "counts_towards": counts,
+        "earlier_reports_counted": earlier_counted,
+        "note": None if earlier_counted else EARLIER_REPORTS_NOTE,
     }
 
 

@@ -208,6 +208,42 @@ class ResponsePlan(_Strict):
     citation: Citation
 
 
+class ReviewThreshold(_Strict):
+    """Opens a review of an AI system when this many matching reports about it arrive within
+    a window (a pattern of harm or failure)."""
+
+    count: int = Field(ge=2, description="reports about one system, this one included")
+    within: timedelta = Field(description="the window, e.g. P30D")
+    kinds: list[IncidentKind] = Field(min_length=1)
+    citation: Citation
+
+
+class SunsetPlan(_Strict):
+    """How the pack reviews a failing AI system: who decides (halt, an exception, or a
+    phase-out plan), by when, what a phase-out plan must address, and what opens a review
+    besides rules marked `opens: [sunset_review]`."""
+
+    decider: Role = Field(description="who decides, e.g. cio; the only one who may")
+    decide_within: Deadline
+    halt_at_once: list[str] = Field(
+        default_factory=list,
+        description="ids of rules whose review halts the system at once (e.g. a pilot halt)",
+    )
+    threshold: ReviewThreshold | None = None
+    plan_sections: list[str] = Field(
+        default_factory=lambda: [
+            "data_ownership",
+            "data_access",
+            "portability",
+            "impact_services",
+            "impact_users",
+            "impact_residents",
+        ],
+        description="what a phase-out plan must address, each a field of the plan",
+    )
+    citation: Citation
+
+
 class LeftOut(_Strict):
     section: str
     why: str
@@ -258,6 +294,7 @@ class Pack(_Strict):
     triage: Triage | None = None
     rules: list[Rule] = Field(min_length=1)
     response_plan: ResponsePlan | None = None
+    sunset: SunsetPlan | None = None
     not_encoded: list[LeftOut] = Field(default_factory=list)
 
     @field_validator("timezone")
@@ -285,6 +322,17 @@ class Pack(_Strict):
             tasks = [t.id for t in self.response_plan.tasks]
             if len(set(tasks)) != len(tasks):
                 raise ValueError("response plan task ids must be unique")
+        if self.sunset:
+            deadlines.append(("sunset decision", self.sunset.decide_within))
+            unknown = sorted(set(self.sunset.halt_at_once) - {r.id for r in self.rules})
+            if unknown:
+                raise ValueError(f"sunset.halt_at_once names rules that do not exist: {unknown}")
+        reviewing = [r.id for r in self.rules if "sunset_review" in r.opens]
+        if reviewing and self.sunset is None:
+            raise ValueError(
+                f"rule {reviewing[0]!r} opens a sunset review, but the pack has no sunset "
+                "section saying who decides"
+            )
         opening = [r.id for r in self.rules if "security_case" in r.opens]
         if opening and self.response_plan is None:
             raise ValueError(

@@ -36,6 +36,9 @@ class Report(SQLModel, table=True):
     reporter_email: str = Field(max_length=320)
     reporter_department: str = Field(max_length=200)
     ai_system: str = Field(max_length=200)
+    # The system in the inventory (incidents.systems), once known: given by the caller, or
+    # matched by name when the report arrives.
+    ai_system_id: str | None = Field(default=None, max_length=36, index=True)
     data_categories: list[str] = json_field(default_factory=list)
     policies: list[str] = json_field(default_factory=list)
     channel: Channel = enum_field(Channel, default=Channel.API)

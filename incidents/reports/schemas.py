@@ -81,7 +81,17 @@ class NewReport(BaseModel):
     description: Text = Field(min_length=1, max_length=20_000)
     discovered_at: When
     reporter: Reporter
-    ai_system: Line = Field(min_length=1, max_length=200)
+    ai_system: Line | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the AI system's name; or give ai_system_id",
+    )
+    ai_system_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f-]{36}$",
+        description="the AI system's id in the inventory (GET /api/v1/systems)",
+    )
     data_categories: list[DataCategory] = Field(default_factory=list, max_length=10)
 
 
@@ -89,10 +99,19 @@ def parse_report(body: Any) -> NewReport:
     """Validate a report, or raise InvalidInput with one plain message per field."""
     if not isinstance(body, dict):
         raise InvalidInput({"body": "Send a JSON object with the report's fields."})
+    # The system is named, or given by its id in the inventory: one of the two is required.
+    name, system_id = body.get("ai_system"), body.get("ai_system_id")
+    named = (isinstance(name, str) and name.strip()) or system_id is not None
+    errors: dict[str, str] = {}
     try:
-        return NewReport.model_validate(body)
+        report = NewReport.model_validate(body)
     except ValidationError as exc:
-        raise InvalidInput(field_errors(exc)) from None
+        errors = field_errors(exc)
+    if not named:
+        errors["ai_system"] = "This is required."
+    if errors:
+        raise InvalidInput(errors)
+    return report
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:

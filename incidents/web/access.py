@@ -185,6 +185,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "csrf_token": request.get(TOKEN_KEY, ""),
         "me": me,
         "may_read_cases": permissions.allows(me, Permission.READ_SECURITY_CASES),
+        "may_decide": permissions.allows(me, Permission.DECIDE_AI_SYSTEMS),
     }
 
 

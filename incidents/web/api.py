@@ -8,16 +8,17 @@ from typing import Any
 from aiohttp import web
 
 from incidents.cases import service as cases
-from incidents.kernel.errors import InvalidInput
+from incidents.kernel.errors import InvalidInput, NotFound
 from incidents.obligations import service as obligations
 from incidents.people.permissions import Permission, allows
 from incidents.reports import service as reports
 from incidents.reports.intake import DuplicateKey
 from incidents.reports.model import Channel
-from incidents.reports.schemas import parse_report
+from incidents.reports.schemas import NewReport, parse_report
 from incidents.reports.service import Filed
+from incidents.systems import service as systems
 from incidents.web.access import caller, requires, signed_in
-from incidents.web.deps import DEPS
+from incidents.web.deps import DEPS, WebDeps
 from incidents.web.presenters import obligation_json, report_json
 from incidents.web.security import throttle
 
@@ -48,7 +49,7 @@ async def file_report(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     await throttle(request, "intake")
     body = await json_body(request)
-    cmd = parse_report(body)
+    cmd = await _with_system(deps, parse_report(body))
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _filed(await deps.file_report(cmd, Channel.API))
@@ -71,6 +72,20 @@ async def file_report(request: web.Request) -> web.Response:
         except DuplicateKey:
             continue
     raise web.HTTPConflict(reason="A report with this Idempotency-Key is being filed; retry.")
+
+
+async def _with_system(deps: WebDeps, cmd: NewReport) -> NewReport:
+    """A report that names its system by id gets the inventory's name for it."""
+    if cmd.ai_system_id is None:
+        return cmd
+    async with deps.uows() as uow:
+        try:
+            found = await systems.by_id(cmd.ai_system_id, uow=uow)
+        except NotFound:
+            raise InvalidInput(
+                {"ai_system_id": "No AI system has that id; GET /api/v1/systems lists them."}
+            ) from None
+    return cmd.model_copy(update={"ai_system": found.name})
 
 
 def _checked_key(key: str) -> str:

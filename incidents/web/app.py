@@ -35,6 +35,8 @@ from incidents.web import (
     security,
     signin,
     staff,
+    systems_api,
+    systems_pages,
 )
 from incidents.web.access import check_routes, page_context, requires, who_and_may
 from incidents.web.deps import DEPS, SendMail, SingleSignOn, WebDeps
@@ -285,6 +287,8 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
     app.router.add_routes(staff.routes)
     app.router.add_routes(case_pages.routes)
     app.router.add_routes(evidence.routes)
+    app.router.add_routes(systems_api.routes)
+    app.router.add_routes(systems_pages.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", HERE / "static", name="static")

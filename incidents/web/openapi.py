@@ -119,6 +119,9 @@ class Report(_Answer):
     reported_at: datetime
     reporter: Reporter
     ai_system: str
+    ai_system_id: str | None = Field(
+        description="the system in the inventory, once the report is linked to it"
+    )
     data_categories: list[DataCategory]
     policies: list[str] = Field(description="the policy packs the report was planned under")
     obligations: list[Obligation]
@@ -286,6 +289,72 @@ class Evidence(_Answer):
 
 class EvidenceList(_Answer):
     evidence: list[Evidence]
+
+
+class SystemReview(_Answer):
+    """A sunset review of an AI system."""
+
+    id: str
+    status: str = Field(description="open or decided")
+    opened_by: str = Field(
+        description="rule:pack/rule, threshold:pack, or exception lapsed: what opened it"
+    )
+    opened_at: datetime
+    reason: str
+    decider_role: str
+    reports: int = Field(description="how many reports led to it")
+    decision: str | None = Field(description="halt, exception or phase_out, once decided")
+    decided_by: str | None
+    decided_at: datetime | None
+    conditions: str | None = Field(description="an exception's conditions")
+    expires_at: datetime | None = Field(description="when an exception lapses")
+
+
+class AISystem(_Answer):
+    """An AI system in the inventory."""
+
+    id: str
+    name: str
+    status: str = Field(
+        description="active, unregistered, under_review, halted, excepted, phasing_out, retired"
+    )
+    department: str
+    vendor: str
+    purpose: str
+    public_facing: bool
+    pilot: bool
+    approved_by: str | None
+    approved_at: datetime | None
+    reviews: list[SystemReview]
+
+
+class AISystemList(_Answer):
+    systems: list[AISystem]
+
+
+class Milestone(BaseModel):
+    title: str = Field(min_length=1, max_length=300)
+    due_on: str = Field(description="a date, e.g. 2027-03-31", examples=["2027-03-31"])
+    owner_role: Role
+
+
+class PhaseOutPlan(BaseModel):
+    data_ownership: str
+    data_access: str
+    portability: str
+    impact_services: str
+    impact_users: str
+    impact_residents: str
+    milestones: list[Milestone] = Field(min_length=1)
+
+
+class Decision(BaseModel):
+    """halt; exception with conditions and expires_on; or phase_out with its plan."""
+
+    decision: str = Field(pattern="^(halt|exception|phase_out)$")
+    conditions: str | None = None
+    expires_on: str | None = Field(default=None, description="a date, e.g. 2027-03-31")
+    plan: PhaseOutPlan | None = None
 
 
 class Error(_Answer):
@@ -570,6 +639,56 @@ def _case_paths() -> dict[str, Any]:
     }
 
 
+def _system_paths() -> dict[str, Any]:
+    system_id = _id_in_path("system_id", "an AI system's id, from GET /api/v1/systems")
+    review_id = _id_in_path("review_id", "a review's id, from its system's `reviews`")
+    not_found = "No AI system has that id."
+    signed_in: dict[str, Any] = {"401": _UNAUTHORIZED, "421": _MISDIRECTED}
+    decision = _case_operation(
+        "decideReview",
+        "Decide on a system under review",
+        "Halt it, grant an express exception (conditions and an expiry, which reopens the "
+        "review when it lapses), or approve a phase-out plan (every section the policy asks, "
+        "and milestones, which become clocks). Only the review's decider (the CIO) may.",
+        parameters=[review_id],
+        answer=("200", _json("AISystem", "The system, as it now stands.")),
+        body="Decision",
+        not_found="No review you may decide has that id.",
+        conflict="The review is already decided.",
+    )
+    decision["responses"]["403"] = _json("Error", "Only the deciders (the CIO) decide.")
+    decision["responses"]["422"] = _json(
+        "FieldErrors", "The phase-out plan misses these sections, each with what to add."
+    )
+    decision["responses"] = dict(sorted(decision["responses"].items()))
+    return {
+        "/api/v1/systems": {
+            "get": {
+                "operationId": "listSystems",
+                "summary": "The AI systems",
+                "description": "Every AI system the service knows, with its sunset reviews.",
+                "security": _SIGNED_IN,
+                "responses": {"200": _json("AISystemList", "The systems."), **signed_in},
+            }
+        },
+        "/api/v1/systems/{system_id}": {
+            "get": {
+                "operationId": "getSystem",
+                "summary": "One AI system",
+                "description": "The system, its status and its reviews.",
+                "security": _SIGNED_IN,
+                "parameters": [system_id],
+                "responses": {
+                    "200": _json("AISystem", "The system."),
+                    "404": _json("Error", not_found),
+                    **signed_in,
+                },
+            }
+        },
+        "/api/v1/reviews/{review_id}/decision": {"post": decision},
+    }
+
+
 def _evidence_upload() -> dict[str, Any]:
     """Adding a file: the body is the file itself, not JSON."""
     operation = _case_operation(
@@ -768,6 +887,7 @@ def _paths() -> dict[str, Any]:
             }
         },
         **_case_paths(),
+        **_system_paths(),
     }
 
 
@@ -788,6 +908,9 @@ def _components() -> dict[str, Any]:
             (Case, "serialization"),
             (CaseList, "serialization"),
             (Evidence, "serialization"),
+            (AISystem, "serialization"),
+            (AISystemList, "serialization"),
+            (Decision, "validation"),
             (EvidenceList, "serialization"),
             (Error, "serialization"),
             (FieldErrors, "serialization"),

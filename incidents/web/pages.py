@@ -27,6 +27,8 @@ from incidents.policy.presentation import describe_pack, source_page
 from incidents.reports import service as reports
 from incidents.reports.model import Channel, Report
 from incidents.reports.schemas import parse_report
+from incidents.systems import service as systems
+from incidents.systems.model import SystemStatus
 from incidents.web.access import requires
 from incidents.web.deps import DEPS
 from incidents.web.presenters import obligation_view
@@ -56,18 +58,21 @@ async def home(request: web.Request) -> dict[str, Any]:
     return {"packs": deps.policy.packs, "mail_to_files": deps.mail_folder is not None}
 
 
-def _form_context(
+async def _form_context(
     request: web.Request, values: dict[str, Any], errors: dict[str, str]
 ) -> dict[str, Any]:
     deps = request.app[DEPS]
     zone = deps.zone
+    async with deps.uows() as uow:
+        inventory = await systems.inventory(uow=uow)
     return {
         "values": values,
         "errors": {FIELD_IDS.get(k, k): v for k, v in errors.items()},
         "kinds": KIND_CHOICES,
         "categories": CATEGORY_CHOICES,
         "departments": sorted(d for d in deps.policy.directory.departments if d != "*"),
-        "systems": sorted(deps.policy.directory.ai_systems),
+        # The inventory (not retired), as suggestions: a tool nobody approved is still reported.
+        "systems": [s.name for s in inventory if s.status is not SystemStatus.RETIRED],
         "zone": zone,
         "zone_now": datetime.now(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M"),
     }
@@ -77,7 +82,7 @@ def _form_context(
 @requires(Permission.FILE_REPORT)
 async def report_form(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template(
-        "report_form.html", request, _form_context(request, {}, {})
+        "report_form.html", request, await _form_context(request, {}, {})
     )
 
 
@@ -93,7 +98,7 @@ async def report_submit(request: web.Request) -> web.Response:
         cmd = parse_report(_report_body(form, deps.zone))
         filed = await deps.file_report(cmd, Channel.WEB)
     except InvalidInput as exc:
-        ctx = _form_context(request, values, exc.errors)
+        ctx = await _form_context(request, values, exc.errors)
         return aiohttp_jinja2.render_template("report_form.html", request, ctx, status=400)
     return aiohttp_jinja2.render_template(
         "report_filed.html",

@@ -71,6 +71,7 @@ def report_json(r: Report, obligations: list[Obligation]) -> dict[str, Any]:
             "department": r.reporter_department,
         },
         "ai_system": r.ai_system,
+        "ai_system_id": r.ai_system_id,
         "data_categories": r.data_categories,
         "policies": r.policies,
         "obligations": [obligation_json(o) for o in obligations],

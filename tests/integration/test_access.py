@@ -104,6 +104,9 @@ async def test_every_route_answers_every_role_as_the_matrix_says(aiohttp_client,
         "task_id": "no-such-task",
         "clock_id": "no-such-clock",
         "evidence_id": "no-such-file",
+        "system_id": "no-such-system",
+        "review_id": "no-such-review",
+        "id": "no-such-id",
     }
     assert mail is not None
 

@@ -62,7 +62,11 @@ def assert_one_chain(rows: list[AuditEntry]) -> None:
 
 
 async def file_reports(client, n: int) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    bodies = [harm_report(title=f"Chatbot misled resident number {i}") for i in range(n)]
+    # Each about its own system: three about one would open a sunset review (San José).
+    bodies = [
+        harm_report(title=f"Chatbot misled resident number {i}", ai_system=f"Chatbot {i}")
+        for i in range(n)
+    ]
     answers = await asyncio.gather(*(client.post("/api/v1/reports", json=b) for b in bodies))
     assert [a.status for a in answers] == [201] * n
     return [await a.json() for a in answers]

@@ -221,6 +221,9 @@ def test_the_api_answers_as_its_document_says_to_anything_schemathesis_sends(liv
         "POST /api/v1/cases/{reference}/clocks/{clock_id}/release",
         "GET /api/v1/cases/{reference}/evidence",
         "POST /api/v1/cases/{reference}/evidence",
+        "GET /api/v1/systems",
+        "GET /api/v1/systems/{system_id}",
+        "POST /api/v1/reviews/{review_id}/decision",
     }
     post, get = operations["POST /api/v1/reports"], operations["GET /api/v1/reports/{reference}"]
     api = Api(requests.Session(), Tally("schemathesis"))

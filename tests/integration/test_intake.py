@@ -20,7 +20,11 @@ from tests.support import harm_report, settled
 async def test_reports_filed_at_once_each_get_their_own_reference_obligations_and_notices(
     client, runtime, smtp_server
 ):
-    bodies = [harm_report(title=f"Chatbot misled resident number {i}") for i in range(30)]
+    # Each about its own system: three about one would open a sunset review (San José).
+    bodies = [
+        harm_report(title=f"Chatbot misled resident number {i}", ai_system=f"Chatbot {i}")
+        for i in range(30)
+    ]
     responses = await asyncio.gather(*(client.post("/api/v1/reports", json=b) for b in bodies))
     assert [r.status for r in responses] == [201] * 30
     filed = [await r.json() for r in responses]

@@ -76,6 +76,9 @@ async def test_every_api_route_is_in_the_document_and_nothing_else(client):
             ("post", "/api/v1/cases/{reference}/clocks/{clock_id}/release"),
             ("get", "/api/v1/cases/{reference}/evidence"),
             ("post", "/api/v1/cases/{reference}/evidence"),
+            ("get", "/api/v1/systems"),
+            ("get", "/api/v1/systems/{system_id}"),
+            ("post", "/api/v1/reviews/{review_id}/decision"),
         }
     )
 

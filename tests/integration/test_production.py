@@ -91,7 +91,8 @@ async def add_poison_event(rt: Runtime, event_id: str, time: datetime) -> None:
 async def post_reports(client, n: int, **fields: str) -> list[str]:
     references = []
     for i in range(n):
-        body = harm_report(title=f"Report number {i}", **fields)
+        # Each about its own system: three about one would open a sunset review (San José).
+        body = harm_report(title=f"Report number {i}", **{"ai_system": f"System {i}", **fields})
         resp = await client.post("/api/v1/reports", json=body)
         assert resp.status == 201, await resp.text()
         references.append((await resp.json())["reference"])

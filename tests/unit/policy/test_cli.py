@@ -351,3 +351,130 @@ def test_explain_plans_no_case_for_a_later_trigger(
         "--json",
     )
     assert json.loads(out)["case"] is None
+
+
+PILOT_SECURITY = """
+kind: security
+title: Permit Assistant sent applicants' files to an unknown address
+description: The pilot's connector posted uploaded files to a host nobody recognises.
+discovered_at: "2026-05-01T08:00:00-07:00"
+reporter: {name: Alex, email: alex@city.example, department: Parks}
+ai_system: Permit Assistant
+"""
+
+MALFUNCTION = """
+kind: malfunction
+title: Chatbot quoted last year's fees
+description: The chatbot quoted fees from the 2025 schedule.
+discovered_at: "2026-05-01T08:00:00-07:00"
+reporter: {name: Alex, email: alex@city.example, department: Parks}
+ai_system: Benefits Chatbot
+"""
+
+
+def test_explain_text_shows_the_review_a_rule_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _explain(tmp_path, monkeypatch, MALFUNCTION, "san-jose")
+    review = out[out.index("Sunset review") :]
+    assert review.startswith(
+        "Sunset review of 'Benefits Chatbot': opened by rule san-jose/sunset-halt"
+    )
+    assert "decider: the Chief Information Officer (CIO) / IT Director [cio]" in review
+    assert "to:      Chris Info (Chief Information Officer) <cio@city.example>" in review
+    assert "decide:  by the end of 5 business days after the report" in review
+    assert "halt:    not at once" in review
+    assert "ownership of the data, future access to the data, portability" in review
+    assert (
+        "cites: San José Policy 1.7.12, Artificial Intelligence, “Sunset Procedures”: “If the "
+        "abrupt cessation" in review
+    )
+
+
+def test_explain_text_shows_a_pilot_halted_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _explain(tmp_path, monkeypatch, PILOT_SECURITY, "redondo-beach")
+    review = out[out.index("Sunset review") :]
+    assert review.startswith(
+        "Sunset review of 'Permit Assistant': opened by rule redondo-beach/pilot-halt"
+    )
+    assert "halt:    yes: the system is halted as the review opens" in review
+    assert "plan:" not in review  # APP 04.05 names nothing a phase-out plan must address
+    assert "“IV.7 Experimental Use and Proof of Concepts”" in review
+
+
+def test_explain_text_counts_a_harm_report_towards_the_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _explain(tmp_path, monkeypatch, REPORT, "san-jose")
+    review = out[out.index("Sunset review") :]
+    assert review.startswith(
+        "Sunset review: none opened; the report counts towards a review of 'Benefits Chatbot':"
+    )
+    assert "san-jose: 1 of 3 within 30 days (reports of harm, malfunction" in review
+    assert "ceases to provide a positive outcome" in review
+    assert "Earlier reports about the same system within the window count too" in review
+
+
+def test_explain_says_when_no_review_opens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _explain(tmp_path, monkeypatch, EXPOSURE, "san-jose")
+    assert "Sunset review: none (no rule this report matches opens one" in out
+    body = json.loads(_explain(tmp_path, monkeypatch, EXPOSURE, "san-jose", "--json"))
+    assert body["review"] is None
+
+
+def test_explain_json_has_the_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = json.loads(_explain(tmp_path, monkeypatch, PILOT_SECURITY, "redondo-beach", "--json"))
+    review = body["review"]
+    assert review["counts_towards"] == []
+    assert review["earlier_reports_counted"] is False
+    opens = review["opens"]
+    assert opens["pack"] == "redondo-beach"
+    assert opens["decider"] == "cio"
+    assert opens["opened_by"] == "rule:redondo-beach/pilot-halt"
+    assert opens["halt"] is True
+    assert opens["plan_sections"] == []
+    assert opens["decide_within"].startswith("by the end of 5 business days after the report")
+    assert [c["document"] for c in opens["citations"]] == [
+        "Redondo Beach APP 04.05, Artificial Intelligence Policy"
+    ] * 2
+    assert "halt any experimental AI use" in opens["citations"][0]["quote"]
+    # The report obligations say the same thing opens.
+    assert "sunset_review" in body["opens"]
+
+
+def test_explain_json_counts_towards_the_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = json.loads(_explain(tmp_path, monkeypatch, REPORT, "san-jose", "--json"))
+    review = body["review"]
+    assert review["opens"] is None
+    assert review["counts_towards"] == [
+        {
+            "pack": "san-jose",
+            "counted": 1,
+            "count": 3,
+            "within": "30 days",
+            "kinds": ["harm", "malfunction", "inaccurate_output", "discriminatory_output"],
+            "citation": review["counts_towards"][0]["citation"],
+        }
+    ]
+    assert review["counts_towards"][0]["citation"]["section"] == "Sunset Procedures"
+    assert review["note"].startswith("Earlier reports about the same system")
+
+
+def test_explain_plans_no_review_for_a_later_trigger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _explain(
+        tmp_path,
+        monkeypatch,
+        EXPOSURE,
+        "san-jose,ca-breach-notice",
+        "--trigger",
+        "personal_information_acquired",
+        "--since",
+        "2026-05-01T13:00:00-07:00",
+    )
+    assert "Sunset review" not in out

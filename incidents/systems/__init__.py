@@ -1,0 +1,1 @@
+"""AI systems: the inventory, and the sunset reviews the CIO decides."""
