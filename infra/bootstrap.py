@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parseaddr
@@ -43,6 +42,8 @@ from notifications.outbound.mailer import Mailer, mailer_for
 log = logging.getLogger(__name__)
 
 # Every consumer group, for `incidents kafka init` (each has a dead-letter topic).
+# How long each part of the service is given to stop when it closes.
+CLOSE_SECONDS = 10.0
 CONSUMER_NAMES = (Notifier.name, Router.name, Cases.name, Reviews.name)
 
 
@@ -172,21 +173,34 @@ class Runtime:
                 )
 
     async def close(self) -> None:
-        await self.intake.close()
+        """Stop every part. Each is given CLOSE_SECONDS: one that does not stop in time is
+        logged and left behind, so stopping the service (or a test's teardown) never hangs."""
+        await self._within("intake", self.intake.close())
         self.clocks.stop()
         if self.listener is not None:
-            await self.listener.stop()
+            await self._within("the commit listener", self.listener.stop())
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            done, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_SECONDS)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("closing: %s had failed: %s", task.get_name(), task.exception())
+            for task in stuck:
+                log.error("closing: %s did not stop within %s s", task.get_name(), CLOSE_SECONDS)
         self._tasks.clear()
         if self._relaying and self.publisher is not None:
             self._relaying = False
-            await self.publisher.stop()
-        await self.mailer.close()
-        await self.engine.dispose()
+            await self._within("the Kafka publisher", self.publisher.stop())
+        await self._within("the mailer", self.mailer.close())
+        await self._within("the database pool", self.engine.dispose())
+
+    @staticmethod
+    async def _within(what: str, step: Awaitable[None]) -> None:
+        try:
+            await asyncio.wait_for(step, CLOSE_SECONDS)
+        except TimeoutError:
+            log.error("closing: %s did not stop within %s s; going on", what, CLOSE_SECONDS)
 
 
 async def build(
