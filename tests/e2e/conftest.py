@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,14 +138,18 @@ class Service:
             return ""
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`incidents serve` on a free loopback port; mail goes to files in its home folder."""
-    home = tmp_path_factory.mktemp("incidents-home")
+@contextmanager
+def running_service(home: Path, **settings: str) -> Iterator[Service]:
+    """`incidents serve` on a free loopback port with these INCIDENTS_* settings (and none of
+    the environment's); mail goes to files in `home`. Stopped on leaving."""
     log = home / "serve.log"
     port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
     env["INCIDENTS_HOME"] = str(home)
+    env.update(
+        {f"INCIDENTS_{k.upper()}": v.replace("{base_url}", base_url) for k, v in settings.items()}
+    )
     exe = Path(sys.executable).with_name("incidents")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "incidents.cli"]
     with log.open("wb") as out:
@@ -156,7 +161,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    svc = Service(base_url=f"http://127.0.0.1:{port}", home=home, log=log)
+    svc = Service(base_url=base_url, home=home, log=log)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -179,6 +184,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """`incidents serve` on a free loopback port; mail goes to files in its home folder."""
+    with running_service(tmp_path_factory.mktemp("incidents-home")) as svc:
+        yield svc
 
 
 @pytest.fixture

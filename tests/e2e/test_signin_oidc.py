@@ -10,21 +10,13 @@ request is refused and the page shows unstyled.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.e2e.conftest import Service, running_service
 from tests.e2e.test_pages import assert_no_axe_violations
 from tests.harness.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider, oidc_provider
 
@@ -33,77 +25,21 @@ __all__ = ["oidc_provider"]  # the fixture, for pytest to find in this module
 LABEL = "Sign in with City of Example"
 
 
-@dataclass
-class SsoService:
-    base_url: str
-    log: Path
-
-    def log_tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def sso_service(
     tmp_path_factory: pytest.TempPathFactory, oidc_provider: OidcProvider
-) -> Iterator[SsoService]:
+) -> Iterator[Service]:
     """`incidents serve` on a free loopback port, with single sign-on through the provider."""
-    home = tmp_path_factory.mktemp("incidents-sso-home")
-    log = home / "serve.log"
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENTS_")}
-    env.update(
-        INCIDENTS_HOME=str(home),
-        INCIDENTS_BASE_URL=base_url,  # the redirect_uri the provider sends the browser back to
-        INCIDENTS_OIDC_ISSUER=oidc_provider.issuer,
-        INCIDENTS_OIDC_CLIENT_ID=CLIENT_ID,
-        INCIDENTS_OIDC_CLIENT_SECRET=CLIENT_SECRET,
-        INCIDENTS_OIDC_ROLE_MAP=json.dumps({"Records Auditors": "auditor"}),
-        INCIDENTS_OIDC_LABEL=LABEL,
-    )
-    exe = Path(sys.executable).with_name("incidents")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "incidents.cli"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*command, "serve", "--port", str(port)],
-            cwd=home,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    svc = SsoService(base_url=base_url, log=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"`incidents serve` exited ({proc.returncode}):\n{svc.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"`incidents serve` did not answer /healthz in 30 s:\n{svc.log_tail()}")
-            time.sleep(0.1)
+    with running_service(
+        tmp_path_factory.mktemp("incidents-sso-home"),
+        base_url="{base_url}",  # the redirect_uri the provider sends the browser back to
+        oidc_issuer=oidc_provider.issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+        oidc_role_map=json.dumps({"Records Auditors": "auditor"}),
+        oidc_label=LABEL,
+    ) as svc:
         yield svc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _only_this_machine(ctx: Any) -> Any:
@@ -119,14 +55,14 @@ def _only_this_machine(ctx: Any) -> Any:
     return ctx
 
 
-def _press_sso_button(page: Any, svc: SsoService, next_page: str = "/me") -> None:
+def _press_sso_button(page: Any, svc: Service, next_page: str = "/me") -> None:
     page.goto(f"{svc.base_url}/signin?next={next_page}")
     page.get_by_role("link", name=LABEL).click()
     page.wait_for_url(lambda url: not url.startswith(svc.base_url))  # at the provider
 
 
 def test_sign_in_through_the_provider_without_javascript(
-    nojs_context: Any, sso_service: SsoService
+    nojs_context: Any, sso_service: Service
 ) -> None:
     page = _only_this_machine(nojs_context).new_page()
     _press_sso_button(page, sso_service)
@@ -139,7 +75,7 @@ def test_sign_in_through_the_provider_without_javascript(
 
 
 def test_a_person_with_the_auditor_role_claim_reads_every_report(
-    context: Any, sso_service: SsoService
+    context: Any, sso_service: Service
 ) -> None:
     page = _only_this_machine(context).new_page()
     _press_sso_button(page, sso_service, next_page="/reports")
@@ -151,7 +87,7 @@ def test_a_person_with_the_auditor_role_claim_reads_every_report(
 
 
 def test_a_new_person_typed_at_the_provider_gets_an_account(
-    context: Any, sso_service: SsoService
+    context: Any, sso_service: Service
 ) -> None:
     page = _only_this_machine(context).new_page()
     _press_sso_button(page, sso_service)
@@ -162,7 +98,7 @@ def test_a_new_person_typed_at_the_provider_gets_an_account(
 
 
 def test_declining_at_the_provider_shows_a_plain_page_with_a_way_back(
-    context: Any, sso_service: SsoService
+    context: Any, sso_service: Service
 ) -> None:
     page = _only_this_machine(context).new_page()
     _press_sso_button(page, sso_service)
@@ -176,7 +112,7 @@ def test_declining_at_the_provider_shows_a_plain_page_with_a_way_back(
 
 
 def test_the_sign_in_page_with_single_sign_on_has_no_axe_violations(
-    context: Any, sso_service: SsoService
+    context: Any, sso_service: Service
 ) -> None:
     page = _only_this_machine(context).new_page()
     page.goto(f"{sso_service.base_url}/signin")
