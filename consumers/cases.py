@@ -42,7 +42,7 @@ class Cases:
             elif isinstance(event, ObligationAcknowledged):
                 found = await obligations.obligations_by_id([event.obligation_id], uow=uow)
                 step = found.get(event.obligation_id)
-                if step is None or step.duty != PAGE_DUTY:
+                if step is None or step.duty != PAGE_DUTY or step.report_id is None:
                     continue
                 case = await cases.case_of_report(step.report_id, uow=uow)
                 if case is not None:

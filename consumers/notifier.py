@@ -29,6 +29,7 @@ from incidents.obligations.model import Obligation, ObligationStatus
 from incidents.obligations.tokens import ack_token
 from incidents.reports import service as reports
 from incidents.reports.model import Report
+from incidents.systems import service as systems
 from notifications.outbound.render import render
 
 # Rendering is the slow part. Every few milliseconds of it, this process's mail connections and
@@ -52,7 +53,12 @@ class Notifier:
         events = [(e, env) for e, env in incoming if isinstance(e, ObligationOpened | ReminderDue)]
         # Two queries for the whole chunk, rather than two for each notice.
         by_id = await obligations.obligations_by_id({e.obligation_id for e, _ in events}, uow=uow)
-        reports_by_id = await reports.reports_by_id({o.report_id for o in by_id.values()}, uow=uow)
+        reports_by_id = await reports.reports_by_id(
+            {o.report_id for o in by_id.values() if o.report_id}, uow=uow
+        )
+        approved = await systems.approved_among(
+            {r.ai_system for r in reports_by_id.values()}, uow=uow
+        )
         notices: list[dict[str, Any]] = []
         turn_ends = time.monotonic() + TURN
         for event, envelope in events:
@@ -68,7 +74,8 @@ class Notifier:
                     event,
                     envelope,
                     obligation,
-                    reports_by_id[obligation.report_id],
+                    reports_by_id[obligation.report_id] if obligation.report_id else None,
+                    approved,
                     uow=uow,
                     now=now,
                 )
@@ -81,13 +88,15 @@ class Notifier:
         event: ObligationOpened | ReminderDue,
         envelope: Envelope,
         obligation: Obligation,
-        report: Report,
+        report: Report | None,
+        approved: set[str],
         *,
         uow: UnitOfWork,
         now: datetime,
     ) -> list[Notice]:
         """One notice for each person the obligation names: each carries a link that
-        acknowledges as that person alone."""
+        acknowledges as that person alone. `approved`: the approved AI systems' names, folded,
+        among those the chunk's reports name."""
         if isinstance(event, ReminderDue):
             if obligation.status != ObligationStatus.OPEN:
                 return []  # acknowledged after the reminder fired: nobody needs reminding
@@ -99,7 +108,9 @@ class Notifier:
         if obligation.level:
             missed = await uow.session.exec(
                 select(Obligation).where(
-                    Obligation.report_id == obligation.report_id,
+                    Obligation.id == obligation.escalated_from
+                    if report is None
+                    else Obligation.report_id == obligation.report_id,
                     Obligation.level == obligation.level - 1,
                     Obligation.status == ObligationStatus.BREACHED,
                 )
@@ -108,21 +119,10 @@ class Notifier:
                 f"{role_name(m.role)}, due {local_time(m.due_at, m.timezone)}" for m in missed
             )
         cite = obligation.citations[0] if obligation.citations else {}
-        context = {
+        common = {
             "purpose": purpose,
             "late": late,
             "is_late": obligation.late,
-            "reference": report.reference,
-            "kind_words": IncidentKind(report.kind).plain,
-            "title": report.title,
-            "description": report.description,
-            "show_details": not report.data_categories,
-            "data_categories": ", ".join(report.data_categories).upper(),
-            "ai_system": report.ai_system,
-            "department": report.reporter_department,
-            "reporter_name": report.reporter_name,
-            "reporter_email": report.reporter_email,
-            "discovered_local": local_time(report.discovered_at, obligation.timezone),
             "due_local": local_time(obligation.due_at, obligation.timezone),
             "due_local_short": short_local_time(obligation.due_at, obligation.timezone),
             "role_words": role_name(obligation.role),
@@ -132,23 +132,34 @@ class Notifier:
                 f"“{cite.get('quote')}”"
             ),
             "citation_url": f"{self.base_url}{cite['link']}" if cite.get("link") else "",
-            "interpretation": obligation.interpretation,
             "action": obligation.action or "",
-            "holidays": "; ".join(obligation.holidays or ()),
             "escalated_from": escalated_from,
         }
+        if report is None:
+            # A duty about no report (an AI system's audit or review, an approval request):
+            # the action says what it is about; the person's own page lists it.
+            about = (obligation.action or "A duty").split(":")[0][:120]
+            template = "duty"
+            context: dict[str, Any] = {
+                **common,
+                "about": about,
+                "page_url": f"{self.base_url}/me",
+            }
+        else:
+            template = "obligation"
+            context = {**common, **self._report_context(report, obligation, approved)}
         notices = []
         for person in obligation.recipients:
             email = person["email"]
             token = ack_token(self.secret, obligation.id, email)
             link = f"{self.base_url}/ack/{obligation.id}?{urlencode({'t': token, 'r': email})}"
-            rendered = render("obligation", {**context, "ack_url": link})
+            rendered = render(template, {**context, "ack_url": link})
             notice_id = stable_id("notice", envelope.id, email.lower())
             notices.append(
                 Notice(
                     id=notice_id,
                     obligation_id=obligation.id,
-                    report_id=report.id,
+                    report_id=report.id if report else None,
                     purpose=purpose,
                     recipients=[email],
                     subject=rendered.subject,
@@ -160,3 +171,25 @@ class Notifier:
                 )
             )
         return notices
+
+    @staticmethod
+    def _report_context(
+        report: Report, obligation: Obligation, approved: set[str]
+    ) -> dict[str, Any]:
+        return {
+            "reference": report.reference,
+            "kind_words": IncidentKind(report.kind).plain,
+            "title": report.title,
+            "description": report.description,
+            "show_details": not report.data_categories,
+            "data_categories": ", ".join(report.data_categories).upper(),
+            "ai_system": report.ai_system,
+            # A report about a system nobody approved says so: that is news in itself.
+            "ai_system_unapproved": report.ai_system.casefold() not in approved,
+            "department": report.reporter_department,
+            "reporter_name": report.reporter_name,
+            "reporter_email": report.reporter_email,
+            "discovered_local": local_time(report.discovered_at, obligation.timezone),
+            "interpretation": obligation.interpretation,
+            "holidays": "; ".join(obligation.holidays or ()),
+        }

@@ -4,6 +4,7 @@
   a rule says `opens: [sunset_review]` or the pack's threshold is crossed (a report that would
   open another review while one is open joins it).
 - `ObligationBreached` of an exception's expiry: the exception lapsed, the review opens again.
+- `ObligationBreached` of a periodic audit: the audit fell due, and the system's review opens.
 - `ObligationAcknowledged` of a phase-out milestone: after the last, the system is retired.
 """
 
@@ -19,7 +20,7 @@ from incidents.kernel.unit_of_work import UnitOfWork
 from incidents.obligations import service as obligations
 from incidents.obligations.events import ObligationAcknowledged, ObligationBreached
 from incidents.policy import PolicySet
-from incidents.policy.reviews import EXCEPTION, MILESTONE
+from incidents.policy.reviews import AUDIT, EXCEPTION, MILESTONE
 from incidents.reports import service as reports
 from incidents.reports.events import ReportFiled
 from incidents.systems import service as systems
@@ -48,5 +49,7 @@ class Reviews:
                 continue
             if isinstance(event, ObligationBreached) and duty.startswith(EXCEPTION):
                 await systems.exception_lapsed(obligation, uow=uow, policy=self.policy, now=now)
+            elif isinstance(event, ObligationBreached) and duty.startswith(AUDIT):
+                await systems.audit_due(obligation, uow=uow, policy=self.policy, now=now)
             elif isinstance(event, ObligationAcknowledged) and duty.startswith(MILESTONE):
                 await systems.milestone_done(obligation, uow=uow, now=now)

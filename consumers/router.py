@@ -45,10 +45,17 @@ class Router:
         found = await obligations.obligations_by_id([event.obligation_id], uow=uow)
         if event.obligation_id not in found:
             return
-        report = await reports.report_by_id(found[event.obligation_id].report_id, uow=uow)
+        report_id = found[event.obligation_id].report_id
+        # A duty about no report names organisation-wide roles (the CIO, an approver): no
+        # department picks its people.
+        department = (
+            (await reports.report_by_id(report_id, uow=uow)).reporter_department
+            if report_id
+            else ""
+        )
         await obligations.escalate(
             event.obligation_id,
-            department=report.reporter_department,
+            department=department,
             uow=uow,
             directory=self.policy.directory,
             now=now,

@@ -15,12 +15,13 @@ from incidents.obligations.model import ClockRow, Obligation
 from incidents.people.model import Account, AccountLink, ApiToken, SignInSession
 from incidents.record.model import AuditEntry
 from incidents.reports.model import Report
-from incidents.systems.model import AISystem, Review
+from incidents.systems.model import AISystem, ApprovalRequest, Review
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "AISystem",
+    "ApprovalRequest",
     "Account",
     "AccountLink",
     "ApiToken",

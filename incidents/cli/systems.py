@@ -165,7 +165,7 @@ def systems_import(
                 for row in progress:
                     if await systems.by_name(row.name, uow=uow) is None:
                         added += 1
-                    await systems.register(
+                    found = await systems.register(
                         row.name,
                         uow=uow,
                         now=now,
@@ -176,6 +176,8 @@ def systems_import(
                         pilot=row.pilot,
                         approved_by=ADMIN,
                     )
+                    if found.next_review_at is None:  # where a pack asks for periodic audits
+                        await systems.schedule_audit(found, uow=uow, policy=rt.policy, now=now)
         return added
 
     try:

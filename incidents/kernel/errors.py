@@ -1,4 +1,5 @@
-"""The domain's errors. The web layer turns these into 400/404/409 answers and form messages."""
+"""The domain's errors. The web layer turns these into 400/403/404/409 answers and form
+messages."""
 
 from __future__ import annotations
 
@@ -22,3 +23,8 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     """The request cannot be done in the thing's current state, e.g. holding a clock already
     held; the web answers 409."""
+
+
+class Forbidden(DomainError):
+    """The caller may see the thing but not do this to it, e.g. the CIO granting an exception
+    that only the City Manager may grant; the web answers 403."""

@@ -49,6 +49,9 @@ class Role(StrEnum):
     DEPARTMENT_HEAD = "department_head"  # resolved per department
     SECURITY_ON_CALL = "security_on_call"  # resolved by the on-call roster, at the moment
     SECURITY_BACKUP = "security_backup"  # the roster's secondary
+    IT_DIRECTOR = "it_director"
+    CITY_MANAGER = "city_manager"
+    CHIEF_OF_POLICE = "chief_of_police"
 
 
 # What a member of staff picks on the report form.
@@ -110,6 +113,9 @@ ROLE_NAMES: dict[Role, str] = {
     Role.DEPARTMENT_HEAD: "the head of the reporter's department",
     Role.SECURITY_ON_CALL: "security on call",
     Role.SECURITY_BACKUP: "the security on-call backup",
+    Role.IT_DIRECTOR: "the Information Technology Director",
+    Role.CITY_MANAGER: "the City Manager",
+    Role.CHIEF_OF_POLICE: "the Chief of Police",
 }
 
 

@@ -34,14 +34,20 @@ class Notice(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_notices_pending", "status", "next_attempt_at"),)
 
     id: str = Field(primary_key=True, max_length=36)  # the id of the event that asked for it
-    obligation_id: str = Field(foreign_key="obligations.id", index=True, max_length=36)
-    report_id: str = Field(index=True, max_length=36)
+    # The obligation it tells of; none for an answer to someone who wrote to the service.
+    obligation_id: str | None = Field(
+        default=None, foreign_key="obligations.id", index=True, max_length=36, nullable=True
+    )
+    # The report it is about; none for a duty about no report (an AI system's audit, say).
+    report_id: str | None = Field(default=None, index=True, max_length=36, nullable=True)
     purpose: NoticePurpose = enum_field(NoticePurpose)
     recipients: list[str] = json_field()
     subject: str
     text_body: str
     html_body: str
     message_id: str = Field(max_length=255)
+    # Headers beyond the usual, e.g. In-Reply-To, References and Auto-Submitted on an answer.
+    headers: dict[str, str] = json_field(default_factory=dict)
     status: NoticeStatus = enum_field(NoticeStatus, default=NoticeStatus.PENDING)
     attempts: int = 0
     next_attempt_at: datetime = time_field()

@@ -20,6 +20,7 @@ from incidents.obligations.model import (
     ClockStatus,
     Obligation,
     ObligationStatus,
+    subject_of,
 )
 
 # A clock that fires this long after its time (the service was down) is marked late.
@@ -54,7 +55,7 @@ async def fire_due_clocks(*, uow: UnitOfWork, now: datetime, limit: int = 500) -
                 ReminderDue(
                     obligation_id=obligation.id, clock_id=clock.id, due_at=clock.due_at, late=late
                 ),
-                subject=obligation.report_id,
+                subject=subject_of(obligation),
                 time=now,
                 id=event_id,
             )
@@ -63,7 +64,7 @@ async def fire_due_clocks(*, uow: UnitOfWork, now: datetime, limit: int = 500) -
             uow.session.add(obligation)
             uow.emit(
                 ObligationBreached(obligation_id=obligation.id, due_at=clock.due_at, late=late),
-                subject=obligation.report_id,
+                subject=subject_of(obligation),
                 time=now,
                 id=event_id,
             )

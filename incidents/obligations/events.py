@@ -11,7 +11,8 @@ from incidents.kernel.events import Event
 class ObligationOpened(Event):
     name = "obligation.opened"
     obligation_id: str
-    report_id: str
+    report_id: str | None  # None: a duty about no report (see `Obligation.subject_id`)
+    subject_id: str | None = None
     role: str
     level: int  # 0: named by the policy; n: an escalation
     late: bool

@@ -32,12 +32,21 @@ class ClockStatus(StrEnum):
 
 
 class Obligation(SQLModel, table=True):
-    """Someone must be told of a report by `due_at`; its clocks remind and escalate."""
+    """Someone must be told of a report, or do a duty, by `due_at`; its clocks remind and
+    escalate.
+
+    Most obligations are about one report (`report_id`). A few duties are about something
+    else: an AI system's audit, a review opened by hand or by an audit, a request to approve
+    a new system. Those have no report, and `subject_id` names what they are about.
+    """
 
     __tablename__ = "obligations"
 
     id: str = Field(primary_key=True, max_length=36)
-    report_id: str = Field(foreign_key="reports.id", index=True, max_length=36)
+    report_id: str | None = Field(
+        default=None, foreign_key="reports.id", index=True, max_length=36, nullable=True
+    )
+    subject_id: str | None = Field(default=None, index=True, max_length=36)
     role: str = Field(max_length=40)
     recipients: list[dict[str, str]] = json_field()  # [{name, email}]
     due_at: datetime = time_field()
@@ -63,6 +72,11 @@ class Obligation(SQLModel, table=True):
     hold_reason: str | None = Field(default=None, max_length=500)
     held_by: str | None = Field(default=None, max_length=320)
     held_seconds: float = 0  # time spent on hold so far, over every hold ended
+
+
+def subject_of(obligation: Obligation) -> str:
+    """What an obligation's events are about: its report, or else what its duty is about."""
+    return obligation.report_id or obligation.subject_id or obligation.id
 
 
 class ClockRow(SQLModel, table=True):

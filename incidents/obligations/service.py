@@ -27,6 +27,7 @@ from incidents.obligations.model import (
     ClockStatus,
     Obligation,
     ObligationStatus,
+    subject_of,
 )
 from incidents.policy import Directory, Person, Plan, PlannedObligation
 from incidents.policy.cases import PAGE_DUTY, TASK_DUTY
@@ -52,6 +53,21 @@ async def obligations_of(report_id: str, *, uow: UnitOfWork) -> list[Obligation]
     return list(rows)
 
 
+async def duties_without_report(email: str, *, uow: UnitOfWork) -> list[Obligation]:
+    """The open duties about no report (an audit, a review, an approval request) addressed to
+    this person, soonest first."""
+    rows = await uow.session.exec(
+        select(Obligation)
+        .where(
+            col(Obligation.report_id).is_(None),
+            Obligation.status != ObligationStatus.ACKNOWLEDGED,
+        )
+        .order_by(col(Obligation.due_at))
+    )
+    email = email.lower()
+    return [o for o in rows if any(r["email"].lower() == email for r in o.recipients)]
+
+
 def is_case_work(o: Obligation) -> bool:
     """Whether an obligation is follow-up work rather than someone being told of the report:
     a security case's page or task (shown on the case, to security staff), or a sunset
@@ -60,9 +76,12 @@ def is_case_work(o: Obligation) -> bool:
     return duty == PAGE_DUTY or duty.startswith((TASK_DUTY, *REVIEW_DUTIES))
 
 
-def planned(plan: Plan, report_id: str, now: datetime) -> list[Opening]:
-    """A plan's obligations for a report, each with its reminder times, for `open_all`."""
-    return [(_from_plan(p, report_id, now), p.reminders) for p in plan.obligations]
+def planned(
+    plan: Plan, report_id: str | None, now: datetime, *, subject_id: str | None = None
+) -> list[Opening]:
+    """A plan's obligations for a report (or, with no report, for what `subject_id` names),
+    each with its reminder times, for `open_all`."""
+    return [(_from_plan(p, report_id, now, subject_id), p.reminders) for p in plan.obligations]
 
 
 async def open_all(uow: UnitOfWork, opened: Sequence[Opening], now: datetime) -> list[Obligation]:
@@ -74,17 +93,18 @@ async def open_all(uow: UnitOfWork, opened: Sequence[Opening], now: datetime) ->
             ObligationOpened(
                 obligation_id=ob.id,
                 report_id=ob.report_id,
+                subject_id=ob.subject_id,
                 role=ob.role,
                 level=ob.level,
                 late=ob.late,
             ),
-            subject=ob.report_id,
+            subject=subject_of(ob),
             time=now,
         )
         if ob.late:
             uow.emit(
                 ObligationBreached(obligation_id=ob.id, due_at=ob.due_at, late=True),
-                subject=ob.report_id,
+                subject=subject_of(ob),
                 time=now,
                 id=stable_id("clock", f"{ob.id}:deadline"),
             )
@@ -124,7 +144,7 @@ async def acknowledge(obligation_id: str, *, by: str, uow: UnitOfWork, now: date
     uow.session.add(obligation)
     uow.emit(
         ObligationAcknowledged(obligation_id=obligation_id, by=by),
-        subject=obligation.report_id,
+        subject=subject_of(obligation),
         time=now,
     )
     return obligation
@@ -165,7 +185,7 @@ async def hold(
     uow.session.add(obligation)
     uow.emit(
         ObligationHeld(obligation_id=obligation_id, reason=reason, by=by),
-        subject=obligation.report_id,
+        subject=subject_of(obligation),
         time=now,
     )
     return obligation
@@ -194,7 +214,7 @@ async def release(obligation_id: str, *, by: str, uow: UnitOfWork, now: datetime
             held_seconds=held.total_seconds(),
             due_at=obligation.due_at,
         ),
-        subject=obligation.report_id,
+        subject=subject_of(obligation),
         time=now,
     )
     return obligation
@@ -271,7 +291,7 @@ async def escalate(
         # Relations all miss one deadline, the CIO gets one notice naming all three, not three.
         first_rule = obligation.rules[0] if obligation.rules else ""
         next_id = stable_id(
-            "escalation", obligation.report_id, first_rule, str(obligation.level), role.value
+            "escalation", subject_of(obligation), first_rule, str(obligation.level), role.value
         )
         if await uow.session.get(Obligation, next_id) is not None:
             continue  # already escalated (by a sibling's breach, or a refused notice)
@@ -279,6 +299,7 @@ async def escalate(
             now,
             id=next_id,
             report_id=obligation.report_id,
+            subject_id=obligation.subject_id,
             role=role.value,
             recipients=_people(directory.resolve(role, department, now)),
             due_at=now + within,
@@ -318,11 +339,14 @@ def _new_obligation(now: datetime, *, late: bool = False, **fields: Any) -> Obli
     )
 
 
-def _from_plan(p: PlannedObligation, report_id: str, now: datetime) -> Obligation:
+def _from_plan(
+    p: PlannedObligation, report_id: str | None, now: datetime, subject_id: str | None = None
+) -> Obligation:
     return _new_obligation(
         now,
         id=new_id(),
         report_id=report_id,
+        subject_id=subject_id,
         role=p.role.value,
         recipients=_people(p.recipients),
         due_at=p.due_at,

@@ -34,7 +34,10 @@ class Permission(StrEnum):
     ACKNOWLEDGE_OWN = "acknowledge their own obligations"
     READ_SECURITY_CASES = "see security cases"
     WORK_SECURITY_CASES = "work security cases"
-    DECIDE_AI_SYSTEMS = "decide on AI systems (halt, exception, phase-out)"
+    DECIDE_AI_SYSTEMS = (
+        "decide on AI systems (halt, exception, phase-out) and approve new ones, "
+        "where a policy names them"
+    )
     READ_EVERYTHING = "read every report and obligation"
     EXPORT_RECORD = "export the record"
     SEE_ROLES = "see who holds which role"
@@ -51,8 +54,7 @@ class Audience(StrEnum):
 
 
 # The policy roles that work security cases (the cybersecurity incident response plan's people),
-# and those that decide on AI systems. Packs may name more approvers; they are added here when
-# a pack does (issue 17).
+# and those that decide on AI systems or approve new ones.
 SECURITY_ROLES: frozenset[Role] = frozenset(
     {
         Role.CISO,
@@ -63,7 +65,17 @@ SECURITY_ROLES: frozenset[Role] = frozenset(
         Role.SECURITY_BACKUP,
     }
 )
-DECIDING_ROLES: frozenset[Role] = frozenset({Role.CIO})
+# Every role a pack names to decide on a system or approve a new one is here: a test checks.
+DECIDING_ROLES: frozenset[Role] = frozenset(
+    {
+        Role.CIO,
+        Role.CDPO,
+        Role.IT_DIRECTOR,
+        Role.IT_DEPARTMENT,
+        Role.CITY_MANAGER,
+        Role.CHIEF_OF_POLICE,
+    }
+)
 
 _ANYONE = frozenset(
     {

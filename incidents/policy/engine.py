@@ -119,6 +119,20 @@ def plan_for(
     return Plan(obligations=tuple(ordered), opens=frozenset(opens))
 
 
+def deadline_since(deadline: Deadline, pack: Pack, since: datetime) -> datetime:
+    """The due time a deadline gives, counting from `since`: for a duty about no report (an
+    approval request, a review opened by an audit or by hand)."""
+    # Only `since` counts: the facts of a report never reach a deadline counted from it.
+    facts = ReportFacts(
+        kind=IncidentKind.MALFUNCTION,
+        department="",
+        ai_system="",
+        discovered_at=since,
+        reported_at=since,
+    )
+    return deadline_for(deadline, pack, facts, since=since)[0]
+
+
 def deadline_for(
     deadline: Deadline,
     pack: Pack,

@@ -22,7 +22,9 @@ DECISION = "review-decision:"
 EXCEPTION = "review-exception:"
 MILESTONE = "review-milestone:"
 TOLD = "review-decided:"
-REVIEW_DUTIES = (DECISION, EXCEPTION, MILESTONE, TOLD)
+AUDIT = "review-audit:"  # "<prefix><system id>": the system's periodic audit falls due
+APPROVAL = "approval:"  # "<prefix><request id>": a request to approve a new system
+REVIEW_DUTIES = (DECISION, EXCEPTION, MILESTONE, TOLD, AUDIT, APPROVAL)
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,19 @@ class ResponsePlan(_Strict):
     citation: Citation
 
 
+# What the public inventory page may show of a system, for `Pack.public_fields`.
+PUBLIC_FIELDS = (
+    "department",
+    "vendor",
+    "purpose",
+    "data_categories",
+    "public_facing",
+    "pilot",
+    "approved_on",
+    "next_review_on",
+)
+
+
 class ReviewThreshold(_Strict):
     """Opens a review of an AI system when this many matching reports about it arrive within
     a window (a pattern of harm or failure)."""
@@ -218,13 +231,31 @@ class ReviewThreshold(_Strict):
     citation: Citation
 
 
+class AuditPlan(_Strict):
+    """A periodic audit of each approved system: when one falls due, a review of the system
+    opens (a clock per system, counted from its approval or its last review's decision)."""
+
+    every: timedelta = Field(description="how often, e.g. P365D")
+    note: str | None = Field(
+        default=None,
+        description="why this interval, when the source names none (e.g. 'reasonable intervals')",
+    )
+    citation: Citation
+
+
 class SunsetPlan(_Strict):
     """How the pack reviews a failing AI system: who decides (halt, an exception, or a
     phase-out plan), by when, what a phase-out plan must address, and what opens a review
     besides rules marked `opens: [sunset_review]`."""
 
     decider: Role = Field(description="who decides, e.g. cio; the only one who may")
+    exception_decider: Role | None = Field(
+        default=None,
+        description="who alone may grant an exception, when not the decider (e.g. city_manager)",
+    )
+    exception_citation: Citation | None = None
     decide_within: Deadline
+    audit: AuditPlan | None = None
     halt_at_once: list[str] = Field(
         default_factory=list,
         description="ids of rules whose review halts the system at once (e.g. a pilot halt)",
@@ -241,6 +272,19 @@ class SunsetPlan(_Strict):
         ],
         description="what a phase-out plan must address, each a field of the plan",
     )
+    citation: Citation
+
+
+class ApprovalRule(_Strict):
+    """Who approves a new AI system before anyone uses it, and by when. Approval puts the
+    system in the inventory as active."""
+
+    approver: Role = Field(description="who approves or refuses, e.g. it_director")
+    consult: list[Role] = Field(
+        default_factory=list,
+        description="who is asked first and told of the request (e.g. Sacramento's AI Officer)",
+    )
+    decide_within: Deadline
     citation: Citation
 
 
@@ -295,6 +339,11 @@ class Pack(_Strict):
     rules: list[Rule] = Field(min_length=1)
     response_plan: ResponsePlan | None = None
     sunset: SunsetPlan | None = None
+    approval: ApprovalRule | None = None
+    public_fields: list[str] = Field(
+        default_factory=lambda: ["department", "vendor", "purpose", "public_facing", "pilot"],
+        description="what the public inventory page shows of each approved system",
+    )
     not_encoded: list[LeftOut] = Field(default_factory=list)
 
     @field_validator("timezone")
@@ -322,6 +371,14 @@ class Pack(_Strict):
             tasks = [t.id for t in self.response_plan.tasks]
             if len(set(tasks)) != len(tasks):
                 raise ValueError("response plan task ids must be unique")
+        if self.approval:
+            deadlines.append(("approval", self.approval.decide_within))
+        unknown_fields = sorted(set(self.public_fields) - set(PUBLIC_FIELDS))
+        if unknown_fields:
+            raise ValueError(
+                f"public_fields names fields a system does not have: {unknown_fields}; "
+                f"use some of {', '.join(PUBLIC_FIELDS)}"
+            )
         if self.sunset:
             deadlines.append(("sunset decision", self.sunset.decide_within))
             unknown = sorted(set(self.sunset.halt_at_once) - {r.id for r in self.rules})

@@ -30,3 +30,19 @@ class SystemStatusChanged(Event):
     before: str
     after: str
     why: str
+
+
+class ApprovalRequested(Event):
+    name = "system_approval.requested"
+    request_id: str
+    system: str
+    department: str
+    by: str
+
+
+class ApprovalDecided(Event):
+    name = "system_approval.decided"
+    request_id: str
+    system: str
+    approved: bool
+    by: str

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from incidents.kernel import eventlog
 from incidents.kernel.actor import Grant
-from incidents.kernel.errors import Conflict, InvalidInput, NotFound
+from incidents.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from incidents.kernel.throttle import Limit
 from incidents.notices import service as notices
 from incidents.people.permissions import Permission
@@ -67,7 +67,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if is_api(request):
             response = web.json_response(
                 {
-                    "error": "The report was not accepted. Fix the fields listed.",
+                    "error": "Not accepted: fix the fields listed.",
                     "fields": exc.errors,
                 },
                 status=400,
@@ -79,6 +79,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = web.json_response({"error": str(exc)}, status=409)
         else:
             response = _page(request, "That cannot be done now", str(exc), 409)
+    except Forbidden as exc:
+        if is_api(request):
+            response = web.json_response({"error": str(exc)}, status=403)
+        else:
+            response = _page(request, "Refused", str(exc), 403)
     except NotFound as exc:
         if is_api(request):
             response = web.json_response({"error": str(exc)}, status=404)

@@ -297,16 +297,19 @@ class SystemReview(_Answer):
     id: str
     status: str = Field(description="open or decided")
     opened_by: str = Field(
-        description="rule:pack/rule, threshold:pack, or exception lapsed: what opened it"
+        description="rule:pack/rule, threshold:pack, audit:pack, exception lapsed, or by hand: "
+        "EMAIL: what opened it"
     )
     opened_at: datetime
     reason: str
     decider_role: str
     reports: int = Field(description="how many reports led to it")
-    decision: str | None = Field(description="halt, exception or phase_out, once decided")
+    decision: str | None = Field(description="halt, exception, phase_out or continue, once decided")
     decided_by: str | None
     decided_at: datetime | None
-    conditions: str | None = Field(description="an exception's conditions")
+    conditions: str | None = Field(
+        description="an exception's conditions, or why the system continues"
+    )
     expires_at: datetime | None = Field(description="when an exception lapses")
 
 
@@ -323,13 +326,71 @@ class AISystem(_Answer):
     purpose: str
     public_facing: bool
     pilot: bool
+    data_categories: list[str]
+    fact_sheet: dict[str, str] = Field(description="the vendor's AI Fact Sheet answers")
     approved_by: str | None
     approved_at: datetime | None
+    approval_rule: str | None = Field(description="the pack rule it was approved under")
+    next_review_at: datetime | None = Field(description="when its periodic audit falls due")
     reviews: list[SystemReview]
 
 
 class AISystemList(_Answer):
     systems: list[AISystem]
+
+
+class ApprovalRequestAnswer(_Answer):
+    """A department's request to use a new AI system."""
+
+    id: str
+    name: str
+    department: str
+    vendor: str
+    purpose: str
+    data_categories: list[str]
+    public_facing: bool
+    pilot: bool
+    fact_sheet: dict[str, str]
+    requested_by: str
+    requested_at: datetime
+    approver_role: str
+    status: str = Field(description="pending, approved or refused")
+    decided_by: str | None
+    decided_at: datetime | None
+    reasons: str | None
+    system_id: str | None = Field(description="the system in the inventory, once approved")
+
+
+class ApprovalRequestList(_Answer):
+    requests: list[ApprovalRequestAnswer]
+
+
+class NewApprovalRequest(BaseModel):
+    """What a department asks to use."""
+
+    name: str = Field(min_length=1, max_length=200)
+    department: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=2000)
+    vendor: str | None = Field(default=None, max_length=200)
+    data_categories: list[DataCategory] = Field(default_factory=list)
+    public_facing: bool = False
+    pilot: bool = False
+    fact_sheet: dict[str, str] = Field(
+        default_factory=dict,
+        description="AI Fact Sheet answers: intended_use, model, training_data, performance, "
+        "bias_testing, human_oversight, data_retention",
+    )
+
+
+class RequestDecision(BaseModel):
+    """approve; or refuse with reasons."""
+
+    decision: str = Field(pattern="^(approve|refuse)$")
+    reasons: str | None = None
+
+
+class ReviewByHand(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class Milestone(BaseModel):
@@ -349,10 +410,12 @@ class PhaseOutPlan(BaseModel):
 
 
 class Decision(BaseModel):
-    """halt; exception with conditions and expires_on; or phase_out with its plan."""
+    """halt; exception with conditions and expires_on; phase_out with its plan; or continue
+    with reasons."""
 
-    decision: str = Field(pattern="^(halt|exception|phase_out)$")
+    decision: str = Field(pattern="^(halt|exception|phase_out|continue)$")
     conditions: str | None = None
+    reasons: str | None = None
     expires_on: str | None = Field(default=None, description="a date, e.g. 2027-03-31")
     plan: PhaseOutPlan | None = None
 
@@ -661,6 +724,45 @@ def _system_paths() -> dict[str, Any]:
         "FieldErrors", "The phase-out plan misses these sections, each with what to add."
     )
     decision["responses"] = dict(sorted(decision["responses"].items()))
+    request_id = _id_in_path("request_id", "a request's id, from POST /api/v1/approval-requests")
+    by_hand = _case_operation(
+        "openReview",
+        "Open a review by hand",
+        "Opens a review of the system, with the reason given; the policy's decider is told, on "
+        "a clock. A system with an open review keeps that one.",
+        parameters=[system_id],
+        answer=("201", _json("AISystem", "The system, with the review.")),
+        body="ReviewByHand",
+        not_found=not_found,
+        conflict="No policy in force names a decider for this system, or it is retired.",
+    )
+    by_hand["responses"]["403"] = _json("Error", "Only the deciders open reviews by hand.")
+    asking = _case_operation(
+        "requestApproval",
+        "Ask to use a new AI system",
+        "A department asks; the approver the policy names (the IT Director, the Chief of "
+        "Police, the CIO...) is told, on a clock, and approves or refuses with reasons.",
+        parameters=[],
+        answer=("201", _json("ApprovalRequestAnswer", "The request, pending.")),
+        body="NewApprovalRequest",
+        not_found="Never: any signed-in person may ask.",
+        conflict="The system is already approved, or no policy names an approver.",
+    )
+    del asking["responses"]["404"]
+    approving = _case_operation(
+        "decideApprovalRequest",
+        "Approve or refuse a request",
+        "Approval puts the system in the inventory as active (and schedules its audits where "
+        "the policy asks); refusing needs reasons. Only the approver the policy names may.",
+        parameters=[request_id],
+        answer=("200", _json("ApprovalRequestAnswer", "The request, decided.")),
+        body="RequestDecision",
+        not_found="No approval request you may decide has that id.",
+        conflict="The request is already decided.",
+    )
+    approving["responses"]["403"] = _json("Error", "Only approvers and deciders decide.")
+    for operation in (by_hand, asking, approving):
+        operation["responses"] = dict(sorted(operation["responses"].items()))
     return {
         "/api/v1/systems": {
             "get": {
@@ -686,6 +788,23 @@ def _system_paths() -> dict[str, Any]:
             }
         },
         "/api/v1/reviews/{review_id}/decision": {"post": decision},
+        "/api/v1/systems/{system_id}/reviews": {"post": by_hand},
+        "/api/v1/approval-requests": {
+            "get": {
+                "operationId": "listApprovalRequests",
+                "summary": "Requests waiting for your approval",
+                "description": "Pending requests to use a new AI system that the caller "
+                "approves, oldest first.",
+                "security": _SIGNED_IN,
+                "responses": {
+                    "200": _json("ApprovalRequestList", "The requests."),
+                    "403": _json("Error", "Only approvers and deciders see requests."),
+                    **signed_in,
+                },
+            },
+            "post": asking,
+        },
+        "/api/v1/approval-requests/{request_id}/decision": {"post": approving},
     }
 
 
@@ -910,6 +1029,11 @@ def _components() -> dict[str, Any]:
             (Evidence, "serialization"),
             (AISystem, "serialization"),
             (AISystemList, "serialization"),
+            (ApprovalRequestAnswer, "serialization"),
+            (ApprovalRequestList, "serialization"),
+            (NewApprovalRequest, "validation"),
+            (RequestDecision, "validation"),
+            (ReviewByHand, "validation"),
             (Decision, "validation"),
             (EvidenceList, "serialization"),
             (Error, "serialization"),

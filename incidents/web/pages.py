@@ -194,8 +194,9 @@ async def status_lookup(request: web.Request) -> web.Response:
 
 async def _obligation_for_link(
     request: web.Request, token: str, email: str
-) -> tuple[Obligation, Report, dict[str, str]]:
-    """The obligation a link is for, its report, and the one person the link was sent to."""
+) -> tuple[Obligation, Report | None, dict[str, str]]:
+    """The obligation a link is for, its report (none for a duty about no report), and the one
+    person the link was sent to."""
     deps = request.app[DEPS]
     await throttle(request, "ack")
     obligation_id = request.match_info["obligation_id"]
@@ -210,7 +211,11 @@ async def _obligation_for_link(
         if obligation_id not in found:
             raise invalid
         obligation = found[obligation_id]
-        report = await reports.report_by_id(obligation.report_id, uow=uow)
+        report = (
+            await reports.report_by_id(obligation.report_id, uow=uow)
+            if obligation.report_id
+            else None
+        )
     people = obligation.recipients
     person = next((p for p in people if p["email"].lower() == email.lower()), None)
     if not email and len(people) == 1:
@@ -221,7 +226,7 @@ async def _obligation_for_link(
 
 
 def _ack_context(
-    obligation: Obligation, report: Report, token: str, person: dict[str, str], named: str
+    obligation: Obligation, report: Report | None, token: str, person: dict[str, str], named: str
 ) -> dict[str, Any]:
     """`named`: the person the link names (empty on a link from before links named one)."""
     return {
@@ -229,7 +234,7 @@ def _ack_context(
         "o": obligation_view(obligation),
         "person": person,
         "report": report,
-        "discovered": local_time(report.discovered_at, obligation.timezone),
+        "discovered": local_time(report.discovered_at, obligation.timezone) if report else "",
         "token": token,
     }
 

@@ -46,6 +46,7 @@ async def my_work(request: web.Request) -> dict[str, Any]:
     deps = request.app[DEPS]
     async with deps.uows() as uow:
         visible = await reports.reports_for(me, uow=uow)
+        duties = await obligations.duties_without_report(me.email, uow=uow)
     filed = [r for r, _ in visible if r.reporter_email.lower() == me.email]
     waiting = [
         (report, obligation_view(o))
@@ -56,6 +57,7 @@ async def my_work(request: web.Request) -> dict[str, Any]:
     return {
         "filed": filed,
         "waiting": waiting,
+        "duties": [obligation_view(o) for o in duties],
         "roles": sorted(role_name(r) for r in me.roles),
         "grants": sorted(me.grants),
         "reads_everything": me.reads_everything,
@@ -115,6 +117,8 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
         done = await obligations.acknowledge_as(
             request.match_info["obligation_id"], me, uow=uow, now=deps.now()
         )
+        if done.report_id is None:  # a duty about no report is listed on /me
+            raise web.HTTPSeeOther(location="/me#acknowledged")
         report = await reports.report_by_id(done.report_id, uow=uow)
     raise web.HTTPSeeOther(location=f"/reports/{report.reference}#acknowledged")
 

@@ -23,13 +23,21 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlmodel import col, select
 
-from incidents.kernel.errors import Conflict, InvalidInput
-from incidents.kernel.vocabulary import Role, role_name
+from incidents.kernel.errors import Conflict, Forbidden, InvalidInput
+from incidents.kernel.vocabulary import CATEGORY_CHOICES, Role, role_name
 from incidents.kernel.wording import local_time
 from incidents.obligations.model import Obligation, ObligationStatus
-from incidents.people.permissions import Permission
+from incidents.people.permissions import Permission, allows
+from incidents.policy.schema import PUBLIC_FIELDS
 from incidents.systems import service as systems
-from incidents.systems.model import DECISION, AISystem, Decision, Review, ReviewStatus
+from incidents.systems.model import (
+    DECISION,
+    FACT_SHEET,
+    AISystem,
+    Decision,
+    Review,
+    ReviewStatus,
+)
 from incidents.systems.service import IncompletePlan
 from incidents.web.access import requires, signed_in
 from incidents.web.deps import DEPS
@@ -62,12 +70,19 @@ DECISIONS = [
         "Retire it gradually, where stopping at once would disrupt services; each milestone "
         "becomes a deadline for its owner.",
     ),
+    (
+        Decision.CONTINUE.value,
+        "Keep it in use",
+        "The review found no reason to stop it (an audit passed, say): give your reasons; its "
+        "next audit is scheduled where the policy asks for audits.",
+    ),
 ]
 DECISION_NAMES = {value: name for value, name, _ in DECISIONS}
 DECISION_DONE = {
     Decision.HALT.value: "Halted",
     Decision.EXCEPTION.value: "Express exception granted",
     Decision.PHASE_OUT.value: "Phase-out plan approved",
+    Decision.CONTINUE.value: "Kept in use",
 }
 
 # The sections a phase-out plan addresses (the Sunset Procedures' points), as the form asks them.
@@ -107,6 +122,8 @@ def _opened_by(text: str) -> str:
         return f"a report matching the policy rule {text.removeprefix('rule:')}"
     if text.startswith("threshold:"):
         return f"a pattern of reports (the threshold of the {text.removeprefix('threshold:')} pack)"
+    if text.startswith("audit:"):
+        return f"its periodic audit (the {text.removeprefix('audit:')} pack)"
     return text
 
 
@@ -118,24 +135,48 @@ def _role(role: str) -> str:
 # --- the public inventory -------------------------------------------------------------------------
 
 
+FIELD_NAMES = {
+    "department": "Department",
+    "vendor": "Vendor",
+    "purpose": "Purpose",
+    "data_categories": "Data it uses",
+    "public_facing": "Used by the public",
+    "pilot": "Pilot",
+    "approved_on": "Approved on",
+    "next_review_on": "Next audit",
+}
+
+
+def _field(system: AISystem, name: str, zone: str) -> str:
+    if name in ("public_facing", "pilot"):
+        return _yes_no(bool(getattr(system, name)))
+    if name == "data_categories":
+        return ", ".join(c.upper() for c in system.data_categories) or "None stated"
+    if name == "approved_on":
+        return local_time(system.approved_at, zone).split(",")[0] if system.approved_at else ""
+    if name == "next_review_on":
+        return local_time(system.next_review_at, zone) if system.next_review_at else "None set"
+    return str(getattr(system, name) or "") or "Not stated"
+
+
 @routes.get("/systems")
 @requires(Permission.READ_POLICIES)
 @aiohttp_jinja2.template("systems.html")
 async def inventory(request: web.Request) -> dict[str, Any]:
-    """The approved AI systems, for anyone."""
+    """The approved AI systems, for anyone, with the fields the packs in force choose to
+    publish (Pack.public_fields)."""
     deps = request.app[DEPS]
+    chosen = {f for p in deps.policy.packs for f in p.public_fields}
+    columns = [f for f in PUBLIC_FIELDS if f in chosen]
     async with deps.uows() as uow:
         found = await systems.inventory(uow=uow, approved_only=True)
     return {
+        "columns": [FIELD_NAMES[c] for c in columns],
         "systems": [
             {
                 "id": s.id,
                 "name": s.name,
-                "department": s.department or "Not stated",
-                "vendor": s.vendor or "Not stated",
-                "purpose": s.purpose or "Not stated",
-                "public_facing": _yes_no(s.public_facing),
-                "pilot": _yes_no(s.pilot),
+                "cells": [_field(s, c, deps.zone) for c in columns],
                 "status": _status(s),
             }
             for s in found
@@ -197,7 +238,10 @@ async def _system_page(
     async with deps.uows() as uow:
         system = await systems.by_id(system_id, uow=uow)
         reviews = await systems.reviews_of(system.id, uow=uow)
-    views = [_review_view(r, zone, systems.may_decide(me, r)) for r in reversed(reviews)]
+    views = [
+        _review_view(r, zone, systems.may_decide(me, r, deps.policy)) for r in reversed(reviews)
+    ]
+    may_open = allows(me, Permission.DECIDE_AI_SYSTEMS)
     context = {
         "system": {
             "id": system.id,
@@ -210,10 +254,22 @@ async def _system_page(
             "status": _status(system),
             "approved": (
                 f"{local_time(system.approved_at, zone)}, by {system.approved_by}"
+                + (f" (under {system.approval_rule})" if system.approval_rule else "")
                 if system.approved_at
                 else "Not approved: met in a report, not in the inventory"
             ),
+            "data_categories": ", ".join(c.upper() for c in system.data_categories)
+            or "None stated",
+            "next_review": local_time(system.next_review_at, zone)
+            if system.next_review_at
+            else "None scheduled",
+            "fact_sheet": [
+                (question, system.fact_sheet[key])
+                for key, question in FACT_SHEET.items()
+                if system.fact_sheet.get(key)
+            ],
         },
+        "may_open_review": may_open and not any(v["open"] for v in views),
         "reviews": views,
         "deciding": next((v for v in views if v["may_decide"]), None),
         "decisions": DECISIONS,
@@ -239,8 +295,9 @@ def _field_id(name: str, rows: list[int]) -> str:
     body to its row on the form (empty rows are not sent)."""
     if name == "decision":
         return "decision"
-    if name in ("conditions", "expires_on", "plan"):
+    if name in ("conditions", "expires_on", "plan", "reasons"):
         return {
+            "reasons": "reasons",
             "conditions": "conditions",
             "expires_on": "expires-on",
             "plan": f"plan-{SECTIONS[0][0]}",
@@ -271,6 +328,7 @@ def _body(form: Mapping[str, str]) -> tuple[dict[str, Any], list[int]]:
     plan["milestones"] = milestones
     body = {
         "decision": form.get("decision", ""),
+        "reasons": form.get("reasons", ""),
         "conditions": form.get("conditions", ""),
         "expires_on": form.get("expires-on", ""),
         "plan": plan,
@@ -289,7 +347,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
     async with deps.uows() as uow:
         # No such review, or not this person's to decide: NotFound, a plain 404 page.
         review = await systems.review_by_id(request.match_info["review_id"], uow=uow)
-        if not systems.may_decide(me, review):
+        if not systems.may_decide(me, review, deps.policy):
             raise web.HTTPNotFound()
         system_id = review.system_id
     try:
@@ -307,10 +365,143 @@ async def decide(request: web.Request) -> web.StreamResponse:
             values=form,
         )
         return await _system_page(request, system_id, problem)
-    except Conflict as exc:
-        problem = Problem(status=409, lines=[(str(exc), "#reviews")], values=form)
+    except (Conflict, Forbidden) as exc:
+        status = 403 if isinstance(exc, Forbidden) else 409
+        problem = Problem(status=status, lines=[(str(exc), "#decision")], values=form)
         return await _system_page(request, system_id, problem)
     raise web.HTTPSeeOther(location=f"/systems/{system_id}#review-{review.id}")
+
+
+@routes.post("/systems/{system_id}/reviews")
+@requires(Permission.DECIDE_AI_SYSTEMS)
+async def open_review(request: web.Request) -> web.StreamResponse:
+    """Open a review by hand, with a reason; the policy's decider is told."""
+    me = signed_in(request)
+    deps = request.app[DEPS]
+    form = await request.post()
+    system_id = request.match_info["system_id"]
+    reason = str(form.get("reason", ""))
+    try:
+        async with deps.uows() as uow:
+            system = await systems.by_id(system_id, uow=uow)
+            review = await systems.open_by_hand(
+                system, me, reason, uow=uow, policy=deps.policy, now=deps.now()
+            )
+    except InvalidInput as exc:
+        problem = Problem(
+            status=400,
+            lines=[(m, "#reason") for m in exc.errors.values()],
+            fields={"reason": exc.errors.get("reason", "")},
+            values={"reason": reason},
+        )
+        return await _system_page(request, system_id, problem)
+    except Conflict as exc:
+        problem = Problem(status=409, lines=[(str(exc), "#reason")], values={"reason": reason})
+        return await _system_page(request, system_id, problem)
+    raise web.HTTPSeeOther(location=f"/systems/{system_id}#review-{review.id}")
+
+
+# --- asking to use a new system ------------------------------------------------------------------
+
+REQUEST_FIELDS = [
+    ("name", "Name of the AI system", "As its vendor or your department calls it."),
+    ("department", "Department that will use it", "For example Parks."),
+    ("vendor", "Vendor", "Who supplies it; leave blank if the City builds it."),
+    ("purpose", "What it is for", "The work it will do, and who it affects."),
+]
+
+
+def _request_form(
+    request: web.Request, problem: Problem | None = None, chosen: list[str] | None = None
+) -> web.Response:
+    context = {
+        "approver": "The approver your policy names",
+        "text_fields": REQUEST_FIELDS,
+        "categories": [(c.value, label) for c, label in CATEGORY_CHOICES.items()],
+        "chosen": chosen or [],
+        "fact_sheet": list(FACT_SHEET.items()),
+        "problem": problem,
+        "values": problem.values if problem else {},
+        "errors": problem.fields if problem else {},
+    }
+    status = problem.status if problem else 200
+    return aiohttp_jinja2.render_template("system_request.html", request, context, status=status)
+
+
+@routes.get("/approval-requests/new")
+@requires(Permission.READ_OWN)
+async def request_form(request: web.Request) -> web.Response:
+    return _request_form(request)
+
+
+@routes.post("/approval-requests/new")
+@requires(Permission.READ_OWN)
+async def request_approval(request: web.Request) -> web.Response:
+    me = signed_in(request)
+    deps = request.app[DEPS]
+    posted = await request.post()
+    form = {k: v for k, v in posted.items() if isinstance(v, str) and k != "csrf"}
+    chosen = [str(v) for v in posted.getall("data_categories", [])]
+    body = {
+        **{k: form.get(k, "") for k, _, _ in REQUEST_FIELDS},
+        "data_categories": chosen,
+        "public_facing": bool(form.get("public_facing")),
+        "pilot": bool(form.get("pilot")),
+        "fact_sheet": {k: form[f"fact-{k}"] for k in FACT_SHEET if form.get(f"fact-{k}")},
+    }
+    try:
+        async with deps.uows() as uow:
+            made = await systems.request_approval(
+                body, me, uow=uow, policy=deps.policy, now=deps.now()
+            )
+            due = await systems.request_deadline(made, uow=uow)
+    except InvalidInput as exc:
+        problem = Problem(
+            status=400,
+            lines=[(m, f"#{k}") for k, m in exc.errors.items()],
+            fields=dict(exc.errors),
+            values=form,
+        )
+        return _request_form(request, problem, chosen)
+    except Conflict as exc:
+        problem = Problem(status=409, lines=[(str(exc), "#name")], values=form)
+        return _request_form(request, problem, chosen)
+    return aiohttp_jinja2.render_template(
+        "system_requested.html",
+        request,
+        {
+            "approver": _role(made.approver_role),
+            "name": made.name,
+            "due": local_time(due, deps.zone) if due else "the policy's deadline",
+        },
+        status=201,
+    )
+
+
+@routes.post("/approval-requests/{request_id}/decision")
+@requires(Permission.DECIDE_AI_SYSTEMS)
+async def decide_request(request: web.Request) -> web.StreamResponse:
+    """The approver approves or refuses; refusing needs reasons (the queue shows the error)."""
+    me = signed_in(request)
+    deps = request.app[DEPS]
+    form = await request.post()
+    body = {"decision": str(form.get("decision", "")), "reasons": str(form.get("reasons", ""))}
+    request_id = request.match_info["request_id"]
+    try:
+        async with deps.uows() as uow:
+            found = await systems.request_by_id(request_id, uow=uow)
+            await systems.decide_request(
+                found, me, body, uow=uow, policy=deps.policy, now=deps.now()
+            )
+    except (InvalidInput, Conflict) as exc:
+        message = "; ".join(exc.errors.values()) if isinstance(exc, InvalidInput) else str(exc)
+        problem = Problem(
+            status=400 if isinstance(exc, InvalidInput) else 409,
+            lines=[(message, f"#reasons-{request_id}")],
+            fields={f"reasons-{request_id}": message},
+        )
+        return await _queue_page(request, problem)
+    raise web.HTTPSeeOther(location="/reviews#requests")
 
 
 # --- the decider's queue --------------------------------------------------------------------------
@@ -318,9 +509,13 @@ async def decide(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/reviews")
 @requires(Permission.DECIDE_AI_SYSTEMS)
-@aiohttp_jinja2.template("reviews.html")
-async def queue(request: web.Request) -> dict[str, Any]:
-    """Open reviews the signed-in person decides, the soonest decision deadline first."""
+async def queue(request: web.Request) -> web.Response:
+    """Open reviews and approval requests the signed-in person decides, soonest deadline
+    first."""
+    return await _queue_page(request)
+
+
+async def _queue_page(request: web.Request, problem: Problem | None = None) -> web.Response:
     me = signed_in(request)
     deps = request.app[DEPS]
     now = deps.now()
@@ -330,7 +525,7 @@ async def queue(request: web.Request) -> dict[str, Any]:
             for r in await uow.session.exec(
                 select(Review).where(Review.status == ReviewStatus.OPEN)
             )
-            if systems.may_decide(me, r)
+            if systems.may_decide(me, r, deps.policy)
         ]
         duties = {f"{DECISION}{r.id}": r.id for r in open_reviews}
         due: dict[str, datetime] = {}
@@ -352,6 +547,8 @@ async def queue(request: web.Request) -> dict[str, Any]:
                 select(AISystem).where(col(AISystem.id).in_([r.system_id for r in open_reviews]))
             )
         }
+        asked = [r for r in await systems.pending_requests(uow=uow) if systems.may_approve(me, r)]
+        asked_due = {r.id: await systems.request_deadline(r, uow=uow) for r in asked}
 
     def soonest(r: Review) -> tuple[datetime, datetime]:
         return (due.get(r.id, r.opened_at), r.opened_at)
@@ -373,4 +570,31 @@ async def queue(request: web.Request) -> dict[str, Any]:
                 "overdue": deadline is not None and deadline < now,
             }
         )
-    return {"rows": rows, "zone": deps.zone}
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    requests = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "department": r.department,
+            "vendor": r.vendor or "Not stated",
+            "purpose": r.purpose,
+            "data_categories": ", ".join(c.upper() for c in r.data_categories) or "None stated",
+            "public_facing": _yes_no(r.public_facing),
+            "pilot": _yes_no(r.pilot),
+            "requested_by": r.requested_by,
+            "requested": local_time(r.requested_at, deps.zone),
+            "due": local_time(asked_due[r.id], deps.zone) if asked_due[r.id] else "",
+            "overdue": (asked_due[r.id] or far) < now,
+        }
+        for r in sorted(asked, key=lambda r: asked_due[r.id] or far)
+    ]
+    context = {
+        "rows": rows,
+        "requests": requests,
+        "zone": deps.zone,
+        "problem": problem,
+        "errors": problem.fields if problem else {},
+        "values": {},
+    }
+    status = problem.status if problem else 200
+    return aiohttp_jinja2.render_template("reviews.html", request, context, status=status)

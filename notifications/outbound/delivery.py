@@ -189,7 +189,11 @@ class Delivery:
             text=notice.text_body,
             html=notice.html_body,
             message_id=notice.message_id,
-            thread_id=f"<report-{notice.report_id}@{notice.message_id.rsplit('@', 1)[-1]}",
+            thread_id=(
+                f"<report-{notice.report_id or notice.obligation_id or notice.id}"
+                f"@{notice.message_id.rsplit('@', 1)[-1]}"
+            ),
+            headers=notice.headers,
         )
 
     async def _record_sent(self, notice: Row[Any]) -> None:
@@ -248,7 +252,7 @@ class Delivery:
                         if notice.id in changed:
                             uow.record(
                                 "notice.sent",
-                                subject=notice.report_id,
+                                subject=notice.report_id or notice.obligation_id or notice.id,
                                 actor=SYSTEM,
                                 at=sent_at,
                                 # Who was told, not what: the body holds the acknowledgement link.
@@ -267,11 +271,14 @@ class Delivery:
             row.last_error = str(exc)
             if exc.permanent:
                 row.status = NoticeStatus.FAILED
-                uow.emit(
-                    NoticeFailed(notice_id=row.id, obligation_id=row.obligation_id, error=str(exc)),
-                    subject=row.report_id,
-                    time=now,
-                )
+                if row.obligation_id is not None:  # an answer to a writer escalates nothing
+                    uow.emit(
+                        NoticeFailed(
+                            notice_id=row.id, obligation_id=row.obligation_id, error=str(exc)
+                        ),
+                        subject=row.report_id or row.obligation_id,
+                        time=now,
+                    )
                 log.error("notice %s refused for good: %s", row.id, exc)
             else:
                 row.next_attempt_at = now + backoff(row.attempts)

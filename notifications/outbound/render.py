@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.charset import BASE64, Charset
 from email.generator import BytesGenerator
@@ -64,6 +65,7 @@ def build_message(
     html: str,
     message_id: str,
     thread_id: str,
+    headers: Mapping[str, str] | None = None,
 ) -> Message:
     """A multipart/alternative message marked as automatic, threaded per report.
 
@@ -80,9 +82,13 @@ def build_message(
     msg["Subject"] = subject if subject.isascii() else Header(subject, _UTF8_BASE64)  # type: ignore[assignment]
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id
-    msg["References"] = thread_id
-    # RFC 3834: tells auto-responders not to answer, which keeps mail loops from starting.
-    msg["Auto-Submitted"] = "auto-generated"
+    extra = dict(headers or {})
+    msg["References"] = extra.pop("References", thread_id)
+    # RFC 3834: tells auto-responders not to answer, which keeps mail loops from starting. An
+    # answer to someone who wrote says "auto-replied" instead.
+    msg["Auto-Submitted"] = extra.pop("Auto-Submitted", "auto-generated")
+    for name, value in extra.items():
+        msg[name] = value
     msg.attach(MIMEText(text, "plain", "utf-8"))
     msg.attach(MIMEText(html, "html", "utf-8"))
     return msg

@@ -106,6 +106,7 @@ async def test_every_route_answers_every_role_as_the_matrix_says(aiohttp_client,
         "evidence_id": "no-such-file",
         "system_id": "no-such-system",
         "review_id": "no-such-review",
+        "request_id": "no-such-request",
         "id": "no-such-id",
     }
     assert mail is not None

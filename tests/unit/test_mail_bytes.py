@@ -49,7 +49,7 @@ def notice(subject: str, recipients: list[str]):  # type: ignore[no-untyped-def]
             "purpose": "notice", "late": False, "is_late": False, "reference": "AI-2026-000042",
             "kind_words": "harm", "title": "Chatbot told residents they were not eligible",
             "description": "Three residents were wrongly told they could not apply.",
-            "show_details": True, "data_categories": "", "ai_system": "Benefits Chatbot",
+            "show_details": True, "data_categories": "", "ai_system": "Benefits Chatbot", "ai_system_unapproved": False,
             "department": "Parks", "reporter_name": "Ana Ruiz",
             "reporter_email": "ana.ruiz@city.example",
             "discovered_local": "Mon 2026-03-09 09:00 PDT", "due_local": "Tue 2026-03-10 09:00 PDT",

@@ -431,7 +431,7 @@ def test_explain_json_has_the_review(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert review["earlier_reports_counted"] is False
     opens = review["opens"]
     assert opens["pack"] == "redondo-beach"
-    assert opens["decider"] == "cio"
+    assert opens["decider"] == "it_director"
     assert opens["opened_by"] == "rule:redondo-beach/pilot-halt"
     assert opens["halt"] is True
     assert opens["plan_sections"] == []

@@ -121,7 +121,7 @@ def test_redondo_security_report_on_a_pilot_halts_it_as_the_review_opens() -> No
     assert review is not None
     assert review.pack == "redondo-beach"
     assert review.opened_by == "rule:redondo-beach/pilot-halt"
-    assert review.decider == Role.CIO  # the IT Director, the City's AI Policy Authority
+    assert review.decider == Role.IT_DIRECTOR  # the City's AI Policy Authority
     assert review.halt is True
     assert [c.section for c in review.citations] == [
         "IV.7 Experimental Use and Proof of Concepts",
