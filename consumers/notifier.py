@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from sqlmodel import select
 
 from consumers.runner import Incoming
+from incidents.intake.events import MailAnswerDue
 from incidents.kernel.events import Envelope, Event
 from incidents.kernel.ids import stable_id
 from incidents.kernel.unit_of_work import UnitOfWork
@@ -47,9 +48,14 @@ class Notifier:
     wake_delivery: Callable[[], None] = lambda: None
 
     name = "notifier"
-    handles: frozenset[type[Event]] = frozenset({ObligationOpened, ReminderDue})
+    handles: frozenset[type[Event]] = frozenset({ObligationOpened, ReminderDue, MailAnswerDue})
 
     async def handle(self, incoming: Sequence[Incoming], *, uow: UnitOfWork, now: datetime) -> None:
+        answers = [
+            await self._answer(e, env, uow=uow, now=now)
+            for e, env in incoming
+            if isinstance(e, MailAnswerDue)
+        ]
         events = [(e, env) for e, env in incoming if isinstance(e, ObligationOpened | ReminderDue)]
         # Two queries for the whole chunk, rather than two for each notice.
         by_id = await obligations.obligations_by_id({e.obligation_id for e, _ in events}, uow=uow)
@@ -80,8 +86,42 @@ class Notifier:
                     now=now,
                 )
             ]
-        await uow.insert(Notice, notices)
+        await uow.insert(Notice, [*notices, *(a.model_dump() for a in answers)])
         uow.after_commit(self.wake_delivery)
+
+    async def _answer(
+        self, event: MailAnswerDue, envelope: Envelope, *, uow: UnitOfWork, now: datetime
+    ) -> Notice:
+        """The answer to someone who reported by email: the reference, what happens next, and
+        the link; threaded to their message, and marked as an automatic reply (RFC 3834)."""
+        report = await reports.report_by_id(event.report_id, uow=uow)
+        rendered = render(
+            "answer",
+            {
+                "reference": report.reference,
+                "title": report.title,
+                "report_url": f"{self.base_url}/reports/{report.reference}",
+            },
+        )
+        notice_id = stable_id("answer", envelope.id)
+        return Notice(
+            id=notice_id,
+            obligation_id=None,
+            report_id=report.id,
+            purpose=NoticePurpose.NOTICE,
+            recipients=[event.to],
+            subject=rendered.subject,
+            text_body=rendered.text,
+            html_body=rendered.html,
+            message_id=f"<answer-{notice_id}@{self.mail_domain}>",
+            headers={
+                "In-Reply-To": event.in_reply_to,
+                "References": " ".join(event.references),
+                "Auto-Submitted": "auto-replied",
+            },
+            next_attempt_at=now,
+            created_at=now,
+        )
 
     async def _notices(
         self,

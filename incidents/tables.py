@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 from incidents.cases.evidence import CaseEvidence
 from incidents.cases.model import Case, CaseReport
+from incidents.intake.model import InboundMail
 from incidents.kernel.eventlog import ConsumerPosition, DeadLetter, EventRow, HandledEvent
 from incidents.kernel.throttle import RateWindow
 from incidents.notices.model import Notice
@@ -21,6 +22,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AISystem",
+    "InboundMail",
     "ApprovalRequest",
     "Account",
     "AccountLink",

@@ -18,6 +18,8 @@ from consumers.notifier import Notifier
 from consumers.reviews import Reviews
 from consumers.router import Router
 from consumers.runner import Consumer, ConsumerRunner, EventSource, types_of
+from incidents.intake import service as mail
+from incidents.intake.model import Outcome
 from incidents.kernel.time import Now, system_now
 from incidents.kernel.unit_of_work import UnitOfWorkFactory
 from incidents.obligations.clocks import fire_due_clocks
@@ -36,6 +38,9 @@ from infra.eventlog.kafka import KafkaPublisher, KafkaSource
 from infra.eventlog.relay import OutboxRelay
 from infra.migrate import migrate
 from infra.settings import Settings
+from notifications.inbound import Verdict
+from notifications.inbound.imap import MailboxReader
+from notifications.inbound.smtp import Receiver, start_receiver
 from notifications.outbound.delivery import Delivery
 from notifications.outbound.mailer import Mailer, mailer_for
 
@@ -78,6 +83,8 @@ class Runtime:
     clocks: ClockKeeper
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _relaying: bool = False
+    _receivers: list[Receiver] = field(default_factory=list)
+    _stop_mail: asyncio.Event = field(default_factory=asyncio.Event)
 
     def source(self, consumer: Consumer) -> EventSource:
         """Where a consumer reads: its Kafka consumer group, or its place in the database log."""
@@ -144,6 +151,41 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.delivery.run(), name="delivery"))
         if clocks:
             self.clocks.start()
+        await self.start_mail_intake()
+
+    async def receive_mail(self, raw: bytes) -> Verdict:
+        """Keep one message that came in, and file, thread, ignore or quarantine it; returns
+        once it is stored (the mailbox may then move it, the receiver answer 250)."""
+        rules = await self.mail_rules()
+        async with self.uows() as uow:
+            kept = await mail.receive(raw, uow=uow, policy=self.policy, rules=rules, now=self.now())
+        return "quarantined" if kept.outcome is Outcome.QUARANTINED else "processed"
+
+    async def mail_rules(self) -> mail.MailRules:
+        async with self.uows() as uow:
+            names = [s.name for s in await systems.inventory(uow=uow)]
+        sender = parseaddr(self.settings.mail_from)[1].lower()
+        domains = self.settings.mail_intake_domains
+        return mail.MailRules(
+            own_addresses=frozenset({sender} if sender else ()),
+            allowed_domains=frozenset(d.strip().lower() for d in domains.split(",") if d.strip()),
+            per_sender_per_hour=self.settings.mail_intake_per_hour,
+            inventory=tuple(names),
+        )
+
+    async def start_mail_intake(self) -> None:
+        """Read the mailboxes and open the receivers INCIDENTS_MAIL_INTAKE names."""
+        for url in self.settings.mail_sources():
+            if url.startswith(("smtp://", "lmtp://")):
+                receiver = await start_receiver(url, self.receive_mail)
+                self._receivers.append(receiver)
+                log.info("mail intake: listening at %s", receiver.url)
+            else:
+                reader = MailboxReader(url, self.receive_mail)
+                self._tasks.append(
+                    asyncio.create_task(reader.run(self._stop_mail), name=repr(reader))
+                )
+                log.info("mail intake: reading %r", reader)
 
     async def record_settings(self, by: str) -> None:
         """Put this instance's settings on the record when they differ from the last recorded:
@@ -175,6 +217,10 @@ class Runtime:
     async def close(self) -> None:
         """Stop every part. Each is given CLOSE_SECONDS: one that does not stop in time is
         logged and left behind, so stopping the service (or a test's teardown) never hangs."""
+        self._stop_mail.set()
+        for receiver in self._receivers:
+            await self._within("the mail receiver", receiver.close())
+        self._receivers.clear()
         await self._within("intake", self.intake.close())
         self.clocks.stop()
         if self.listener is not None:

@@ -105,6 +105,19 @@ class Settings(BaseSettings):
         repr=False,  # may hold a SASL password
         description='more aiokafka consumer settings, JSON, e.g. {"session_timeout_ms": 10000}',
     )
+    mail_intake: SecretStr | None = Field(
+        default=None,
+        description="where reports by email come in, comma-separated: imap://user:pass@host/INBOX "
+        "or imaps://… (a mailbox the service reads), smtp://127.0.0.1:2525 or lmtp://… (a "
+        "receiver inside the service); run it on one worker only",
+    )
+    mail_intake_domains: str = Field(
+        default="",
+        description="sender domains allowed to report by email, comma-separated; empty: any",
+    )
+    mail_intake_per_hour: int = Field(
+        default=20, ge=1, description="messages one sender may send in an hour before quarantine"
+    )
     delivery_lease_seconds: float = Field(
         default=60.0,
         description="how long a notice being sent is held before another instance may retry it; "
@@ -294,6 +307,20 @@ class Settings(BaseSettings):
             else:
                 shown[name] = "unset" if value is None else str(value)
         return shown
+
+    def mail_sources(self) -> list[str]:
+        """The mail intake's URLs, each checked: a scheme the service reads, and a port."""
+        if self.mail_intake is None:
+            return []
+        urls = [u.strip() for u in self.mail_intake.get_secret_value().split(",") if u.strip()]
+        for url in urls:
+            scheme = url.partition("://")[0]
+            if scheme not in ("imap", "imaps", "smtp", "lmtp"):
+                raise ValueError(
+                    f"INCIDENTS_MAIL_INTAKE: {scheme or url!r} is not a source the service reads; "
+                    "use imap://, imaps://, smtp:// or lmtp://"
+                )
+        return urls
 
     def resolved_secret_key(self) -> bytes:
         """The configured key, or one generated once and kept in the data folder."""

@@ -14,6 +14,7 @@ from incidents.web.app import create_app
 from infra.bootstrap import Runtime, build
 from infra.settings import Settings
 from tests.harness.fixtures import *  # noqa: F403  (kafka_*, postgres_*, database_url, smtp_server)
+from tests.harness.imap import imap_server  # noqa: F401  (Dovecot, for mail that comes in)
 from tests.harness.smtp import SMTPServer
 from tests.support import FakeClock
 

@@ -7,6 +7,7 @@ import typer
 from incidents.cli import admin, run
 from incidents.cli.audit import audit_app
 from incidents.cli.events import dlq_app, kafka_app
+from incidents.cli.mail import mail_app
 from incidents.cli.people import tokens_app, users_app
 from incidents.cli.policy import policy_app
 from incidents.cli.systems import systems_app
@@ -28,6 +29,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(systems_app, name="systems")
+app.add_typer(mail_app, name="mail")
 
 
 def main() -> None:

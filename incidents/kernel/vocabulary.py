@@ -17,6 +17,9 @@ class IncidentKind(StrEnum):
     PROHIBITED_USE = "prohibited_use"
     UNAUTHORIZED_TOOL = "unauthorized_tool"
     SECURITY = "security"
+    # A report that came by email: nobody chose a kind yet, so the pack's triage rule applies
+    # until a triager classifies it. The form never offers it.
+    UNCLASSIFIED = "unclassified"
 
     @property
     def plain(self) -> str:
@@ -76,6 +79,7 @@ KIND_WORDS: dict[IncidentKind, str] = {
     IncidentKind.PROHIBITED_USE: "a prohibited use of AI",
     IncidentKind.UNAUTHORIZED_TOOL: "an AI tool used without approval",
     IncidentKind.SECURITY: "a cybersecurity incident",
+    IncidentKind.UNCLASSIFIED: "an AI incident not yet classified",
 }
 
 # What a member of staff ticks on the report form ("public" needs no tick).

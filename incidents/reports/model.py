@@ -19,6 +19,7 @@ class Channel(StrEnum):
     WEB = "web"
     API = "api"
     EMAIL = "email"
+    EVENT = "event"  # published by another system, as a CloudEvent
 
 
 class Report(SQLModel, table=True):

@@ -71,6 +71,11 @@ class Reporter(BaseModel):
     department: Line = Field(min_length=1, max_length=200)
 
 
+# What a report names as its system when the reporter named none (a report by email that names
+# no system the inventory knows): no system is linked, and no review counts it.
+NOT_NAMED = "Not named (reported by email)"
+
+
 class NewReport(BaseModel):
     """A report as filed through the form, the API or email."""
 

@@ -30,6 +30,7 @@ from incidents.policy.reviews import PlannedReview, review_for
 from incidents.policy.schema import Citation, EscalationLevel, Pack
 from incidents.reports import service as reports
 from incidents.reports.model import Report
+from incidents.reports.schemas import NOT_NAMED
 from incidents.systems.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -198,6 +199,8 @@ async def report_arrived(
 ) -> Review | None:
     """A report about a system: link it to the inventory, and open (or join) a review when a
     rule or the pack's threshold says so."""
+    if report.ai_system == NOT_NAMED:
+        return None  # nobody named a system yet: a triager will
     system = await by_name(report.ai_system, uow=uow)
     if system is None:
         # The directory's systems (the demo's, or a city's file) count as approved; any other

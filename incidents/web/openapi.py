@@ -117,6 +117,7 @@ class Report(_Answer):
     description: str
     discovered_at: datetime
     reported_at: datetime
+    channel: str = Field(description="how it came: web, api, email or event")
     reporter: Reporter
     ai_system: str
     ai_system_id: str | None = Field(

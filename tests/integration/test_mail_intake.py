@@ -1,0 +1,199 @@
+"""Reports by email against the running service: a message sent to the receiver inside the
+service becomes a report (channel email) and its sender is answered, threaded, with the
+reference; a reply is added to that report; auto-replies and mailing lists file nothing; an
+unreadable message is quarantined, listed and released; a mailbox read over IMAP (Dovecot)
+files a message once even when the reader crashes before moving it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import aiosmtplib
+import pytest
+from pydantic import SecretStr
+from sqlmodel import select
+
+from incidents.intake.model import InboundMail, Outcome
+from incidents.kernel.actor import Grant
+from incidents.record.model import AuditEntry
+from incidents.reports.model import Report
+from notifications.inbound.imap import MailboxReader
+from tests.support import bearer, cli, settled
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(settings, port):  # type: ignore[no-untyped-def]
+    return settings.model_copy(
+        update={"policy": ["san-jose"], "mail_intake": SecretStr(f"smtp://127.0.0.1:{port}")}
+    )
+
+
+def email(
+    subject: str, body: str, sender: str = "parks.supervisor@city.example", **headers: str
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f"Pat Parks <{sender}>"
+    msg["To"] = "ai-incidents@city.example"
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain="city.example")
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg
+
+
+async def send(port: int, msg: EmailMessage | bytes) -> None:
+    if isinstance(msg, bytes):
+        await aiosmtplib.send(
+            msg,
+            sender="x@city.example",
+            recipients=["ai@city.example"],
+            hostname="127.0.0.1",
+            port=port,
+        )
+    else:
+        await aiosmtplib.send(msg, hostname="127.0.0.1", port=port)
+
+
+async def reports_by_email(runtime) -> list[Report]:  # type: ignore[no-untyped-def]
+    async with runtime.uows() as uow:
+        return list(await uow.session.exec(select(Report).where(Report.channel == "email")))
+
+
+async def test_a_message_becomes_a_report_and_its_sender_is_answered(
+    client, runtime, port, smtp_server
+):
+    sent = email(
+        "Benefits Chatbot told a resident the wrong deadline",
+        "The Benefits Chatbot told a resident her appeal was due next month; it was due today.",
+        Date=format_datetime(runtime.now()),
+    )
+    await send(port, sent)
+    await settled(runtime)
+    [report] = await reports_by_email(runtime)
+    auditor = await bearer(runtime, "auditor@city.example", Grant.AUDITOR)
+    shown = await (await client.get(f"/api/v1/reports/{report.reference}", headers=auditor)).json()
+    assert shown["channel"] == "email" and shown["kind"] == "unclassified"
+    assert shown["ai_system"] == "Benefits Chatbot"
+    assert shown["reporter"]["department"] == "Parks"
+    [answer] = [m for m in smtp_server.messages if "parks.supervisor@city.example" in m.rcpt_tos]
+    assert report.reference in answer["Subject"]
+    assert answer["In-Reply-To"] == sent["Message-ID"]
+    assert answer["Auto-Submitted"] == "auto-replied"
+    # The triager the pack names is told, as for a report filed on the form.
+    assert any("ciso@city.example" in m.rcpt_tos for m in smtp_server.messages)
+
+    # The same message delivered again (a relay retrying) files nothing new.
+    await send(port, sent)
+    await settled(runtime)
+    assert len(await reports_by_email(runtime)) == 1
+
+    # A reply to the answer joins the report's record; it is not a new report.
+    reply = email(
+        f"Re: {answer['Subject']}",
+        "She has now missed the appeal.",
+        In_Reply_To=answer["Message-ID"],
+        References=f"{sent['Message-ID']} {answer['Message-ID']}",
+    )
+    await send(port, reply)
+    await settled(runtime)
+    assert len(await reports_by_email(runtime)) == 1
+    async with runtime.uows() as uow:
+        entries = list(
+            await uow.session.exec(select(AuditEntry).where(AuditEntry.subject == report.id))
+        )
+    assert any(
+        e.action == "mail.reply_added" and "missed the appeal" in e.data["text"] for e in entries
+    )
+
+
+async def test_auto_replies_and_lists_file_nothing_and_get_no_answer(
+    client, runtime, port, smtp_server
+):
+    await send(port, email("Out of office", "I am away.", Auto_Submitted="auto-replied"))
+    await send(port, email("Digest", "Ten new posts.", List_Id="<ai.lists.example>"))
+    await settled(runtime)
+    assert await reports_by_email(runtime) == []
+    assert smtp_server.messages == []
+    async with runtime.uows() as uow:
+        kept = list(await uow.session.exec(select(InboundMail)))
+    assert sorted(m.outcome for m in kept) == [Outcome.IGNORED, Outcome.IGNORED]
+
+
+async def test_spanish_in_latin_1_is_read_correctly(client, runtime, port):
+    raw = (
+        "From: Lucía Núñez <housing.supervisor@city.example>\r\n"
+        "To: ai-incidents@city.example\r\n"
+        "Subject: =?iso-8859-1?Q?El_asistente_se_equivoc=F3?=\r\n"
+        "Message-ID: <es-1@city.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: text/plain; charset="iso-8859-1"\r\n'
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        "¿Por qué el sistema negó la solicitud? El año pasado funcionó.\r\n"
+    ).encode("iso-8859-1")
+    await send(port, raw)
+    await settled(runtime)
+    [report] = await reports_by_email(runtime)
+    assert report.title == "El asistente se equivocó"
+    assert "¿Por qué" in report.description and "año" in report.description
+    assert report.reporter_name == "Lucía Núñez"
+
+
+async def test_an_unreadable_message_is_quarantined_listed_and_released(
+    client, runtime, port, settings
+):
+    await send(port, b"\x00\x01\x02 this is not an email at all \xff\xfe\r\n")
+    await settled(runtime)
+    assert await reports_by_email(runtime) == []
+    listed = cli(settings, "mail", "quarantine", "list")
+    assert listed.returncode == 0, listed.stderr
+    [line] = listed.stdout.strip().splitlines()
+    assert "--" in line and "header" in line.lower()
+    released = cli(settings, "mail", "quarantine", "release", line.split()[0])
+    assert released.returncode == 0, released.stderr
+    [report] = await reports_by_email(runtime)
+    assert "not an email" in report.description
+    assert "No message is in quarantine" in cli(settings, "mail", "quarantine", "list").stdout
+
+
+async def test_imap_a_crash_before_the_move_files_the_message_once(client, runtime, imap_server):
+    imap_server.clear()
+    imap_server.deliver(
+        bytes(email("Records Summarizer leaked a name", "It put a resident's name in a summary."))
+    )
+    crashed = False
+
+    async def store_then_crash(raw: bytes):  # type: ignore[no-untyped-def]
+        nonlocal crashed
+        verdict = await runtime.receive_mail(raw)
+        if not crashed:
+            crashed = True
+            raise ConnectionResetError("the process died before the move")
+        return verdict
+
+    first = MailboxReader(imap_server.url, store_then_crash)
+    assert await first.run_once() == 0  # stored, then the "crash": the message stays
+    await first.close()
+    assert len(imap_server.folder("INBOX")) == 1
+    second = MailboxReader(imap_server.url, runtime.receive_mail)
+    assert await second.run_once() == 1
+    await second.close()
+    await settled(runtime)
+    assert imap_server.folder("INBOX") == [] and len(imap_server.folder("Processed")) == 1
+    [report] = await reports_by_email(runtime)
+    assert report.ai_system == "Records Summarizer"
+    await asyncio.sleep(0)
