@@ -69,7 +69,6 @@ SECURITY_ROLES: frozenset[Role] = frozenset(
 DECIDING_ROLES: frozenset[Role] = frozenset(
     {
         Role.CIO,
-        Role.CDPO,
         Role.IT_DIRECTOR,
         Role.IT_DEPARTMENT,
         Role.CITY_MANAGER,
