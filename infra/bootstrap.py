@@ -10,6 +10,7 @@ from datetime import timedelta
 from email.utils import parseaddr
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -18,8 +19,10 @@ from consumers.notifier import Notifier
 from consumers.reviews import Reviews
 from consumers.router import Router
 from consumers.runner import Consumer, ConsumerRunner, EventSource, types_of
+from incidents.intake import published
 from incidents.intake import service as mail
 from incidents.intake.model import Outcome
+from incidents.kernel.errors import InvalidInput
 from incidents.kernel.time import Now, system_now
 from incidents.kernel.unit_of_work import UnitOfWorkFactory
 from incidents.obligations.clocks import fire_due_clocks
@@ -28,12 +31,14 @@ from incidents.policy.loader import DEMO_DIRECTORY
 from incidents.policy.overrides import apply_interpretations
 from incidents.record.model import AuditEntry
 from incidents.reports.intake import Intake
+from incidents.reports.schemas import parse_report
 from incidents.systems import service as systems
 from infra.clocks import ClockKeeper
 from infra.db import is_sqlite, make_engine, make_sessions
 from infra.eventlog import dead_letters
 from infra.eventlog.commit_signal import CHANNEL, CommitListener
 from infra.eventlog.embedded import EmbeddedLog
+from infra.eventlog.intake_topic import Inbound, IntakeTopicReader, Refused
 from infra.eventlog.kafka import KafkaPublisher, KafkaSource
 from infra.eventlog.relay import OutboxRelay
 from infra.migrate import migrate
@@ -152,6 +157,39 @@ class Runtime:
         if clocks:
             self.clocks.start()
         await self.start_mail_intake()
+        if self.settings.kafka_bootstrap is not None:
+            reader = IntakeTopicReader(
+                self.settings.kafka_bootstrap,
+                self.receive_published,
+                topic=self.settings.kafka_intake_topic,
+                group=f"{self.settings.kafka_intake_topic}.intake",
+                consumer_config=self.settings.kafka_consumer_options,
+            )
+            self._tasks.append(
+                asyncio.create_task(reader.run(self._stop_mail), name="the intake topic")
+            )
+
+    async def receive_published(self, inbound: Inbound) -> None:
+        """File the report another system published on the intake topic, once per event;
+        Refused (to the topic's dead letters, with why) when it is not a report."""
+        event = published.Published(
+            id=inbound.id, source=inbound.source, type=inbound.type, data=inbound.data
+        )
+        try:
+            published.check(event)
+            async with self.uows() as uow:
+                report = await systems.with_name(parse_report(event.data), uow=uow)
+        except InvalidInput as exc:
+            raise Refused(str(exc)) from None
+        for _ in range(2):  # a second delivery racing the first finds it on the second look
+            try:
+                async with self.uows() as uow:
+                    await published.file_published(
+                        event, report, uow=uow, policy=self.policy, now=self.now()
+                    )
+                return
+            except IntegrityError:
+                continue
 
     async def receive_mail(self, raw: bytes) -> Verdict:
         """Keep one message that came in, and file, thread, ignore or quarantine it; returns

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         repr=False,  # may hold a SASL password
         description='more aiokafka consumer settings, JSON, e.g. {"session_timeout_ms": 10000}',
     )
+    kafka_intake_topic: str = Field(
+        default="ai-incidents.intake",
+        description="with Kafka: the topic of reports other systems publish (CloudEvents, type "
+        "…report.submitted.v1); refused ones go to <topic>.dlt",
+    )
     mail_intake: SecretStr | None = Field(
         default=None,
         description="where reports by email come in, comma-separated: imap://user:pass@host/INBOX "

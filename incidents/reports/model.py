@@ -24,7 +24,10 @@ class Channel(StrEnum):
 
 class Report(SQLModel, table=True):
     __tablename__ = "reports"
-    __table_args__ = (sa.Index("ix_reports_idempotency_key", "idempotency_key", unique=True),)
+    __table_args__ = (
+        sa.Index("ix_reports_idempotency_key", "idempotency_key", unique=True),
+        sa.Index("ix_reports_event_key", "event_key", unique=True),
+    )
 
     number: int | None = Field(default=None, primary_key=True)  # the reference: AI-2026-000123
     id: str = Field(unique=True, max_length=36)
@@ -48,6 +51,10 @@ class Report(SQLModel, table=True):
     # key and body gets this report back instead of filing another. Cleared after a day.
     idempotency_key: str | None = Field(default=None, max_length=255)
     request_hash: str | None = Field(default=None, max_length=64)
+    # A report another system published as an event: the event's source, and the SHA-256 of its
+    # source and id, which files it once however often it is delivered.
+    source: str | None = Field(default=None, max_length=500)
+    event_key: str | None = Field(default=None, max_length=64)
 
     @property
     def reference(self) -> str:

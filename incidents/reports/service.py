@@ -42,12 +42,22 @@ class Filed:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a published report came from: the event's source, and its key (`event_key`)."""
+
+    source: str
+    key: str
+
+
+@dataclass(frozen=True)
 class Draft:
-    """A report as submitted, the channel it came by, and the client's idempotency key."""
+    """A report as submitted, the channel it came by, and the client's idempotency key (or the
+    event it was published as)."""
 
     report: NewReport
     channel: Channel
     idempotency: Idempotency | None = None
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,8 @@ def _report_row(draft: Draft, receipt: str, policy: PolicySet, now: datetime) ->
         "receipt_hash": _digest(receipt),
         "idempotency_key": draft.idempotency.key if draft.idempotency else None,
         "request_hash": draft.idempotency.request_hash if draft.idempotency else None,
+        "source": draft.origin.source[:500] if draft.origin else None,
+        "event_key": draft.origin.key if draft.origin else None,
     }
 
 

@@ -28,9 +28,10 @@ from incidents.policy.directory import Directory
 from incidents.policy.engine import deadline_for, deadline_since
 from incidents.policy.reviews import PlannedReview, review_for
 from incidents.policy.schema import Citation, EscalationLevel, Pack
+from incidents.record.model import AuditEntry
 from incidents.reports import service as reports
 from incidents.reports.model import Report
-from incidents.reports.schemas import NOT_NAMED
+from incidents.reports.schemas import NOT_NAMED, NewReport
 from incidents.systems.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -74,6 +75,19 @@ async def by_id(system_id: str, *, uow: UnitOfWork) -> AISystem:
     if found is None:
         raise NotFound("No AI system has that id.")
     return found
+
+
+async def with_name(cmd: NewReport, *, uow: UnitOfWork) -> NewReport:
+    """A report that names its system by id gets the inventory's name for it."""
+    if cmd.ai_system_id is None:
+        return cmd
+    try:
+        found = await by_id(cmd.ai_system_id, uow=uow)
+    except NotFound:
+        raise InvalidInput(
+            {"ai_system_id": "No AI system has that id; GET /api/v1/systems lists them."}
+        ) from None
+    return cmd.model_copy(update={"ai_system": found.name})
 
 
 async def by_name(name: str, *, uow: UnitOfWork) -> AISystem | None:
@@ -185,6 +199,49 @@ async def adopt_directory(directory: Directory, *, uows: UnitOfWorkFactory, now:
 async def reviews_of(system_id: str, *, uow: UnitOfWork) -> list[Review]:
     query = select(Review).where(Review.system_id == system_id).order_by(col(Review.opened_at))
     return list(await uow.session.exec(query))
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: datetime
+    before: str
+    after: str
+    why: str
+
+
+async def status_history(system_id: str, *, uow: UnitOfWork) -> list[StatusChange]:
+    """Every change of the system's status, from the record, oldest first."""
+    rows = await uow.session.exec(
+        select(AuditEntry)
+        .where(AuditEntry.subject == system_id, AuditEntry.action == SystemStatusChanged.name)
+        .order_by(col(AuditEntry.seq))
+    )
+    return [
+        StatusChange(
+            at=e.at,
+            before=str(e.data.get("before", "")),
+            after=str(e.data.get("after", "")),
+            why=str(e.data.get("why", "")),
+        )
+        for e in rows
+    ]
+
+
+async def reports_about(system_id: str, *, uow: UnitOfWork, limit: int = 50) -> list[Report]:
+    """The latest reports about the system."""
+    rows = await uow.session.exec(
+        select(Report)
+        .where(Report.ai_system_id == system_id)
+        .order_by(col(Report.reported_at).desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def milestones_of(review: Review, *, uow: UnitOfWork) -> list[Obligation]:
+    """A phase-out's milestone clocks, in the plan's order."""
+    rows = await _duties(f"{MILESTONE}{review.id}:", review.system_id, uow=uow)
+    return sorted(rows, key=lambda o: int((o.duty or "0").rsplit(":", 1)[-1]))
 
 
 # --- reviews ---------------------------------------------------------------------------------

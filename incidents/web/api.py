@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from incidents.cases import service as cases
-from incidents.kernel.errors import InvalidInput, NotFound
+from incidents.kernel.errors import InvalidInput
 from incidents.obligations import service as obligations
 from incidents.people.permissions import Permission, allows
 from incidents.reports import service as reports
@@ -49,7 +49,7 @@ async def file_report(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     await throttle(request, "intake")
     body = await json_body(request)
-    cmd = await _with_system(deps, parse_report(body))
+    cmd = await with_system(deps, parse_report(body))
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _filed(await deps.file_report(cmd, Channel.API))
@@ -74,18 +74,10 @@ async def file_report(request: web.Request) -> web.Response:
     raise web.HTTPConflict(reason="A report with this Idempotency-Key is being filed; retry.")
 
 
-async def _with_system(deps: WebDeps, cmd: NewReport) -> NewReport:
+async def with_system(deps: WebDeps, cmd: NewReport) -> NewReport:
     """A report that names its system by id gets the inventory's name for it."""
-    if cmd.ai_system_id is None:
-        return cmd
     async with deps.uows() as uow:
-        try:
-            found = await systems.by_id(cmd.ai_system_id, uow=uow)
-        except NotFound:
-            raise InvalidInput(
-                {"ai_system_id": "No AI system has that id; GET /api/v1/systems lists them."}
-            ) from None
-    return cmd.model_copy(update={"ai_system": found.name})
+        return await systems.with_name(cmd, uow=uow)
 
 
 def _checked_key(key: str) -> str:

@@ -28,6 +28,7 @@ from incidents.web import (
     api,
     case_pages,
     cases_api,
+    events_api,
     evidence,
     oidc,
     openapi,
@@ -293,6 +294,7 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
     app.router.add_routes(case_pages.routes)
     app.router.add_routes(evidence.routes)
     app.router.add_routes(systems_api.routes)
+    app.router.add_routes(events_api.routes)
     app.router.add_routes(systems_pages.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -118,6 +118,7 @@ class Report(_Answer):
     discovered_at: datetime
     reported_at: datetime
     channel: str = Field(description="how it came: web, api, email or event")
+    source: str | None = Field(description="for a report published as an event: its source")
     reporter: Reporter
     ai_system: str
     ai_system_id: str | None = Field(
@@ -419,6 +420,28 @@ class Decision(BaseModel):
     reasons: str | None = None
     expires_on: str | None = Field(default=None, description="a date, e.g. 2027-03-31")
     plan: PhaseOutPlan | None = None
+
+
+class PublishedReport(BaseModel):
+    """A CloudEvent 1.0 in structured JSON mode whose data is a report."""
+
+    specversion: str = Field(pattern="^1\\.0$")
+    id: str = Field(min_length=1, description="unique for its source: an event is filed once")
+    source: str = Field(min_length=1, examples=["urn:city:ai-monitor"])
+    type: str = Field(
+        pattern="report\\.submitted\\.v1$", examples=["gov.city.ai-monitor.report.submitted.v1"]
+    )
+    datacontenttype: str | None = None
+    time: str | None = None
+    data: NewReport
+
+
+class AlreadyFiled(_Answer):
+    """The event was filed before: the report it filed."""
+
+    id: str
+    reference: str = Field(pattern=REFERENCE_PATTERN)
+    duplicate: bool
 
 
 class Error(_Answer):
@@ -1006,6 +1029,42 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/events": {
+            "post": {
+                "operationId": "publishReport",
+                "summary": "Publish a report as an event",
+                "description": (
+                    "For other systems (AI monitoring tools): a CloudEvent in structured JSON "
+                    "mode whose type ends in report.submitted.v1 and whose data is a report, as "
+                    "POST /api/v1/reports takes it. Filed once per event (its source and id): "
+                    "the same event again answers 200 with the report it filed."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/cloudevents+json": {
+                            "schema": {"$ref": REF_TEMPLATE.format(model="PublishedReport")}
+                        },
+                        "application/json": {
+                            "schema": {"$ref": REF_TEMPLATE.format(model="PublishedReport")}
+                        },
+                    },
+                },
+                "responses": {
+                    "200": _json("AlreadyFiled", "Filed before, by this event."),
+                    "201": _json("FiledReport", "Filed."),
+                    "400": _json(
+                        "FieldErrors", "Not a CloudEvent, or its data is not a report: what to fix."
+                    ),
+                    "401": _json("Error", "A token was sent that is revoked or mistyped."),
+                    "409": _json("Error", "The same event is being filed by another request."),
+                    "413": _json("Error", "The body is larger than the service accepts."),
+                    "415": _json("Error", "The body was not sent as JSON."),
+                    "421": _MISDIRECTED,
+                    "429": _TOO_MANY,
+                },
+            }
+        },
         **_case_paths(),
         **_system_paths(),
     }
@@ -1030,6 +1089,8 @@ def _components() -> dict[str, Any]:
             (Evidence, "serialization"),
             (AISystem, "serialization"),
             (AISystemList, "serialization"),
+            (PublishedReport, "validation"),
+            (AlreadyFiled, "serialization"),
             (ApprovalRequestAnswer, "serialization"),
             (ApprovalRequestList, "serialization"),
             (NewApprovalRequest, "validation"),

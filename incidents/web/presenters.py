@@ -66,6 +66,7 @@ def report_json(r: Report, obligations: list[Obligation]) -> dict[str, Any]:
         "discovered_at": r.discovered_at.isoformat(),
         "reported_at": r.reported_at.isoformat(),
         "channel": str(r.channel),
+        "source": r.source,
         "reporter": {
             "name": r.reporter_name,
             "email": r.reporter_email,

@@ -7,10 +7,12 @@ the test harness starts when none is configured.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -19,8 +21,10 @@ from incidents.kernel.eventlog import EventRow
 from incidents.notices.model import Notice
 from incidents.obligations.model import ClockRow, Obligation
 from incidents.policy.cases import PAGE_DUTY
+from incidents.reports.model import Report
 from incidents.web.app import create_app
 from infra.bootstrap import Runtime, build
+from infra.eventlog.intake_topic import intake_dlt
 from infra.settings import Settings
 from tests.harness.kafka import FAST_GROUP
 from tests.support import FakeClock, harm_report, settled
@@ -42,6 +46,7 @@ async def instances(
             database_url=postgres_url,
             kafka_bootstrap=kafka_bootstrap,
             kafka_topic=kafka_topic,
+            kafka_intake_topic=f"{kafka_topic}.intake",
             smtp_url=smtp_server.url,
             secret_key="a-test-secret",
             clock_tick_seconds=3600,
@@ -115,6 +120,60 @@ async def test_a_report_travels_through_kafka_to_its_three_notices(
         assert rt.log is None  # the database log is not in use: Kafka carries the events
         published = list(await uow.session.exec(select(EventRow)))
     assert published and all(e.published_at is not None for e in published)
+
+
+def submitted(event_id: str, body: object) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A report published by another system: a CloudEvent in binary mode."""
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", event_id.encode()),
+        ("ce_source", b"urn:city:ai-monitor"),
+        ("ce_type", b"gov.city.ai-monitor.report.submitted.v1"),
+        ("content-type", b"application/json"),
+    ]
+    return json.dumps(body).encode(), headers
+
+
+async def test_reports_published_on_the_intake_topic_are_filed_once_and_bad_ones_parked(
+    instances, kafka_bootstrap, kafka_topic
+):
+    rt = await instances()
+    await rt.start_workers()
+    intake = f"{kafka_topic}.intake"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        good = harm_report(title="Monitor: answers drifted", ai_system="Benefits Chatbot")
+        for event_id, body in (("e-1", good), ("e-2", {"title": "x"}), ("e-1", good)):
+            value, headers = submitted(event_id, body)
+            await producer.send_and_wait(intake, value, headers=headers)
+    finally:
+        await producer.stop()
+
+    async def published_reports() -> list[Report]:
+        async with rt.uows() as uow:
+            return list(await uow.session.exec(select(Report).where(Report.channel == "event")))
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not await published_reports():
+        assert asyncio.get_running_loop().time() < deadline, "nothing filed from the topic"
+        await asyncio.sleep(0.2)
+    parked = AIOKafkaConsumer(
+        intake_dlt(intake),
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await parked.start()
+    try:
+        record = await asyncio.wait_for(parked.getone(), 30)
+    finally:
+        await parked.stop()
+    why = dict(record.headers)["x-error"].decode()
+    assert "title" in why and dict(record.headers)["ce_id"] == b"e-2"
+    await asyncio.sleep(1.0)  # the duplicate e-1 has been read by now
+    [report] = await published_reports()
+    assert report.source == "urn:city:ai-monitor" and report.title == "Monitor: answers drifted"
 
 
 async def test_reports_keep_coming_while_the_broker_is_down_and_all_go_out_after(
