@@ -238,8 +238,22 @@ async def _system_page(
     async with deps.uows() as uow:
         system = await systems.by_id(system_id, uow=uow)
         reviews = await systems.reviews_of(system.id, uow=uow)
+        history = await systems.status_history(system.id, uow=uow)
+        about = await systems.reports_about(system.id, uow=uow)
+        milestones = {r.id: await systems.milestones_of(r, uow=uow) for r in reviews if r.plan}
+    references = {r.id: (r.reference, r.title) for r in about}
     views = [
-        _review_view(r, zone, systems.may_decide(me, r, deps.policy)) for r in reversed(reviews)
+        {
+            **_review_view(r, zone, systems.may_decide(me, r, deps.policy)),
+            "led_by": [references[i] for i in r.report_ids if i in references],
+            "milestone_status": [
+                f"Done, by {o.acknowledged_by}"
+                if o.status is ObligationStatus.ACKNOWLEDGED
+                else ("Overdue" if o.status is ObligationStatus.BREACHED else "Open")
+                for o in milestones.get(r.id, [])
+            ],
+        }
+        for r in reversed(reviews)
     ]
     may_open = allows(me, Permission.DECIDE_AI_SYSTEMS)
     context = {
@@ -271,6 +285,19 @@ async def _system_page(
         },
         "may_open_review": may_open and not any(v["open"] for v in views),
         "reviews": views,
+        "history": [
+            {
+                "at": local_time(h.at, zone),
+                "before": STATUS_NAMES.get(h.before, h.before),
+                "after": STATUS_NAMES.get(h.after, h.after),
+                "why": h.why,
+            }
+            for h in history
+        ],
+        "reports": [
+            {"reference": r.reference, "title": r.title, "kind": r.kind.replace("_", " ")}
+            for r in about
+        ],
         "deciding": next((v for v in views if v["may_decide"]), None),
         "decisions": DECISIONS,
         "sections": SECTIONS,
