@@ -1,7 +1,8 @@
 """The cases consumer: opens a security case when a rule says so, and stops a case's page when
 someone acknowledges it from the email.
 
-- `ReportFiled` with `opens: [security_case]`: the case opens (once per report, however often
+- `ReportFiled` (or `ReportClassified`, when a triager gives a report its kind) with
+  `opens: [security_case]`: the case opens (once per report, however often
   the event arrives or however many workers read it: a report is in one case at most).
 - `ObligationAcknowledged` of a page step: the whole case is acknowledged as that person, so
   every other open step of the chain stops too.
@@ -23,7 +24,7 @@ from incidents.obligations.events import ObligationAcknowledged
 from incidents.policy import PolicySet
 from incidents.policy.cases import PAGE_DUTY
 from incidents.reports import service as reports
-from incidents.reports.events import ReportFiled
+from incidents.reports.events import ReportClassified, ReportFiled
 
 
 @dataclass
@@ -31,7 +32,9 @@ class Cases:
     policy: PolicySet
 
     name = "cases"
-    handles: frozenset[type[Event]] = frozenset({ReportFiled, ObligationAcknowledged})
+    handles: frozenset[type[Event]] = frozenset(
+        {ReportFiled, ReportClassified, ObligationAcknowledged}
+    )
 
     async def handle(self, incoming: Sequence[Incoming], *, uow: UnitOfWork, now: datetime) -> None:
         for event, _ in incoming:

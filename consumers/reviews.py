@@ -1,6 +1,7 @@
 """The reviews consumer: sunset reviews of AI systems, from what happens to reports.
 
-- `ReportFiled`: the report is linked to its system in the inventory, and a review opens when
+- `ReportFiled` (or `ReportClassified`): the report is linked to its system in the inventory,
+  and a review opens when
   a rule says `opens: [sunset_review]` or the pack's threshold is crossed (a report that would
   open another review while one is open joins it).
 - `ObligationBreached` of an exception's expiry: the exception lapsed, the review opens again.
@@ -22,7 +23,7 @@ from incidents.obligations.events import ObligationAcknowledged, ObligationBreac
 from incidents.policy import PolicySet
 from incidents.policy.reviews import AUDIT, EXCEPTION, MILESTONE
 from incidents.reports import service as reports
-from incidents.reports.events import ReportFiled
+from incidents.reports.events import ReportClassified, ReportFiled
 from incidents.systems import service as systems
 
 
@@ -32,7 +33,7 @@ class Reviews:
 
     name = "reviews"
     handles: frozenset[type[Event]] = frozenset(
-        {ReportFiled, ObligationBreached, ObligationAcknowledged}
+        {ReportFiled, ReportClassified, ObligationBreached, ObligationAcknowledged}
     )
 
     async def handle(self, incoming: Sequence[Incoming], *, uow: UnitOfWork, now: datetime) -> None:

@@ -21,6 +21,15 @@ class ReportFiled(Event):
     opens: list[str] = Field(default_factory=list)  # security_case, sunset_review
 
 
+class ReportClassified(ReportFiled):
+    """A triager chose the kind of a report that came without one (by email): the rules for
+    that kind now apply, their clocks counted from the original discovery. Consumers that act
+    on a filed report act on this too."""
+
+    name = "incident.classified"
+    by: str
+
+
 class PersonalInformationAcquired(Event):
     """Someone responsible confirmed that personal information was acquired: statutory breach
     notice clocks start from `confirmed_at`."""

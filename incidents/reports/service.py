@@ -19,16 +19,16 @@ from sqlalchemy import String, cast, func
 from sqlmodel import col, select
 
 from incidents.kernel.actor import Principal
-from incidents.kernel.errors import InvalidInput, NotFound
+from incidents.kernel.errors import Conflict, InvalidInput, NotFound
 from incidents.kernel.ids import new_id
 from incidents.kernel.unit_of_work import UnitOfWork
 from incidents.kernel.vocabulary import DataCategory, IncidentKind
 from incidents.obligations import service as obligations
 from incidents.obligations.model import Obligation
 from incidents.policy import Plan, PolicySet, ReportFacts, plan_for
-from incidents.reports.events import PersonalInformationAcquired, ReportFiled
+from incidents.reports.events import PersonalInformationAcquired, ReportClassified, ReportFiled
 from incidents.reports.model import Channel, Report, parse_reference
-from incidents.reports.schemas import NewReport
+from incidents.reports.schemas import NOT_NAMED, NewReport
 
 # Clocks drift; a discovery time a little ahead of ours is not "in the future".
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -247,15 +247,15 @@ async def report_for_reporter(
     report = await _by_reference(reference, uow)
     if report is None or not hmac.compare_digest(report.receipt_hash, _digest(receipt_code)):
         raise NotFound("No report matches that reference and receipt code.")
-    return report, _told(await obligations.obligations_of(report.id, uow=uow))
+    return report, told(await obligations.obligations_of(report.id, uow=uow))
 
 
 async def obligations_told(report_id: str, *, uow: UnitOfWork) -> list[Obligation]:
     """The report's obligations of telling people, without a security case's page and tasks."""
-    return _told(await obligations.obligations_of(report_id, uow=uow))
+    return told(await obligations.obligations_of(report_id, uow=uow))
 
 
-def _told(duties: list[Obligation]) -> list[Obligation]:
+def told(duties: list[Obligation]) -> list[Obligation]:
     """The obligations a report's page shows: who is told of it (a security case's page and
     tasks are shown on the case, to security staff only)."""
     return [o for o in duties if not obligations.is_case_work(o)]
@@ -316,8 +316,76 @@ async def report_for_principal(
     if report is not None:
         duties = await obligations.obligations_of(report.id, uow=uow)
         if _may_see(principal, report, duties):
-            return report, _told(duties)
+            return report, told(duties)
     raise NotFound("No report you may see has that reference.")
+
+
+async def classify(
+    reference: str,
+    principal: Principal,
+    body: dict[str, Any],
+    *,
+    uow: UnitOfWork,
+    policy: PolicySet,
+    now: datetime,
+) -> tuple[Report, list[Obligation]]:
+    """A person the report's obligations name (its triager) chooses its kind, and may add its
+    data categories and name its system. The rules for that kind then apply as if the report
+    had said so when it was filed: their deadlines count from the original discovery, so a
+    clock already past starts breached and escalates. NotFound for anyone else."""
+    report = await _by_reference(reference, uow)
+    duties = await obligations.obligations_of(report.id, uow=uow) if report else []
+    named = any(r["email"].lower() == principal.email for o in duties for r in o.recipients)
+    if report is None or not named:
+        raise NotFound("No report you may classify has that reference.")
+    if report.kind != IncidentKind.UNCLASSIFIED:
+        said = IncidentKind(report.kind).plain
+        raise Conflict(f"Report {report.reference} is already classified ({said}).")
+    errors: dict[str, str] = {}
+    choices = [k for k in IncidentKind if k is not IncidentKind.UNCLASSIFIED]
+    try:
+        kind = IncidentKind(str(body.get("kind")))
+        if kind is IncidentKind.UNCLASSIFIED:
+            raise ValueError
+    except ValueError:
+        errors["kind"] = f"Choose one of: {', '.join(k.value for k in choices)}."
+    categories = body.get("data_categories") or []
+    allowed = {c.value for c in DataCategory}
+    if not isinstance(categories, list) or not set(map(str, categories)) <= allowed:
+        errors["data_categories"] = f"Use some of: {', '.join(sorted(allowed))}."
+    system = str(body.get("ai_system") or "").strip()
+    if len(system) > 200:
+        errors["ai_system"] = "Keep the system's name under 200 characters."
+    if errors:
+        raise InvalidInput(errors)
+    report.kind = kind.value
+    report.data_categories = sorted({*report.data_categories, *map(str, categories)})
+    if system and report.ai_system == NOT_NAMED:
+        report.ai_system = system
+    uow.session.add(report)
+    plan = plan_for(facts_of(report), policy.packs, policy.directory, now, holidays=policy.holidays)
+    standing = {tuple(o.rules) for o in duties if o.level == 0}
+    opening = [
+        o for o in obligations.planned(plan, report.id, now) if tuple(o[0].rules) not in standing
+    ]
+    await obligations.open_all(uow, opening, now)
+    opened = [ob for ob, _ in opening]
+    uow.emit(
+        ReportClassified(
+            report_id=report.id,
+            reference=report.reference,
+            kind=report.kind,
+            ai_system=report.ai_system,
+            department=report.reporter_department,
+            data_categories=report.data_categories,
+            obligation_ids=[o.id for o in opened],
+            opens=sorted(plan.opens),
+            by=principal.email,
+        ),
+        subject=report.id,
+        time=now,
+    )
+    return report, opened
 
 
 async def reports_for(
@@ -339,5 +407,5 @@ async def reports_for(
     for report in found:
         duties = await obligations.obligations_of(report.id, uow=uow)
         if _may_see(principal, report, duties):
-            out.append((report, _told(duties)))
+            out.append((report, told(duties)))
     return out

@@ -73,6 +73,15 @@ def _sentence(entry: AuditEntry, obligations: Mapping[str, Obligation]) -> str:
                 f"{str(data.get('before', '')).replace('_', ' ')} to "
                 f"{str(data.get('after', '')).replace('_', ' ')}"
             )
+        case "incident.classified":
+            kind = str(data.get("kind", "")).replace("_", " ")
+            return f"Classified as {kind} by {data.get('by', '')}; its rules now apply"
+        case "mail.answer_due":
+            return f"Answered by email, to {data.get('to', '')}"
+        case "mail.reply_added":
+            text = " ".join(str(data.get("text", "")).split())
+            short = text if len(text) <= 400 else text[:400] + "…"
+            return f"Email from {data.get('sender', '')}: “{data.get('subject', '')}”: {short}"
         case "incident.personal_information_acquired":
             return f"Personal information confirmed acquired, by {data.get('by', '')}"
         case _:

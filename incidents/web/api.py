@@ -153,3 +153,22 @@ async def acknowledge(request: web.Request) -> web.Response:
             request.match_info["obligation_id"], principal, uow=uow, now=deps.now()
         )
     return web.json_response(obligation_json(done))
+
+
+@routes.post("/api/v1/reports/{reference}/classification")
+@requires(Permission.READ_OWN)
+async def classify(request: web.Request) -> web.Response:
+    """A triager (a person the report's obligations name) gives a report that came without a
+    kind its kind: {"kind": ..., "data_categories": [...], "ai_system": ...}. The rules for that
+    kind apply from the original discovery; 409 once classified; 404 for anyone else."""
+    me = signed_in(request)
+    deps = request.app[DEPS]
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidInput({"body": "Send a JSON object with the kind."})
+    async with deps.uows() as uow:
+        report, _ = await reports.classify(
+            request.match_info["reference"], me, body, uow=uow, policy=deps.policy, now=deps.now()
+        )
+        duties = await obligations.obligations_of(report.id, uow=uow)
+    return web.json_response(report_json(report, reports.told(duties)))

@@ -436,6 +436,16 @@ class PublishedReport(BaseModel):
     data: NewReport
 
 
+class Classification(BaseModel):
+    """The kind a triager gives a report that came without one."""
+
+    kind: IncidentKind
+    data_categories: list[DataCategory] = Field(default_factory=list)
+    ai_system: str | None = Field(
+        default=None, max_length=200, description="the system, if the report named none"
+    )
+
+
 class AlreadyFiled(_Answer):
     """The event was filed before: the report it filed."""
 
@@ -1029,6 +1039,46 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/reports/{reference}/classification": {
+            "post": {
+                "operationId": "classifyReport",
+                "summary": "Classify a report that came without a kind",
+                "description": (
+                    "For a person the report's obligations name (its triager): a report that "
+                    "came by email has no kind, so the pack's triage rule applies; its kind "
+                    "makes the rules for that kind apply, their deadlines counted from the "
+                    "original discovery."
+                ),
+                "security": _SIGNED_IN,
+                "parameters": [
+                    {
+                        "name": "reference",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": REFERENCE_PATTERN},
+                        "example": "AI-2026-000001",
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": REF_TEMPLATE.format(model="Classification")}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("Report", "The report, with its new obligations."),
+                    "400": _json("FieldErrors", "The fields to fix, each with why."),
+                    "401": _UNAUTHORIZED,
+                    "404": _json("Error", "No report you may classify has that reference."),
+                    "409": _json("Error", "The report is already classified."),
+                    "413": _json("Error", "The body is larger than the service accepts."),
+                    "415": _json("Error", "The body was not sent as application/json."),
+                    "421": _MISDIRECTED,
+                },
+            }
+        },
         "/api/v1/events": {
             "post": {
                 "operationId": "publishReport",
@@ -1090,6 +1140,7 @@ def _components() -> dict[str, Any]:
             (AISystem, "serialization"),
             (AISystemList, "serialization"),
             (PublishedReport, "validation"),
+            (Classification, "validation"),
             (AlreadyFiled, "serialization"),
             (ApprovalRequestAnswer, "serialization"),
             (ApprovalRequestList, "serialization"),

@@ -17,7 +17,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from incidents.cases import service as cases
-from incidents.kernel.vocabulary import Role, role_name
+from incidents.kernel.vocabulary import (
+    CATEGORY_CHOICES,
+    KIND_CHOICES,
+    IncidentKind,
+    Role,
+    role_name,
+)
 from incidents.kernel.wording import local_time
 from incidents.obligations import service as obligations
 from incidents.obligations.model import Obligation, ObligationStatus
@@ -90,8 +96,12 @@ async def report_page(request: web.Request) -> dict[str, Any]:
             uow=uow,
         )
         moments = await timeline(report, duties, uow=uow)
+    named = any(_addressed_to(me.email, o) for o in duties)
     return {
         "report": report,
+        "may_classify": named and report.kind == IncidentKind.UNCLASSIFIED,
+        "kinds": [(k.value, label) for k, label in KIND_CHOICES.items()],
+        "categories": [(c.value, label) for c, label in CATEGORY_CHOICES.items()],
         "discovered": local_time(report.discovered_at, deps.zone),
         "obligations": [obligation_view(o) for o in duties],
         "mine": {
@@ -104,6 +114,25 @@ async def report_page(request: web.Request) -> dict[str, Any]:
             for m in moments
         ],
     }
+
+
+@routes.post("/reports/{reference}/classification")
+@requires(Permission.READ_OWN)
+async def classify(request: web.Request) -> web.StreamResponse:
+    """A triager gives a report that came without a kind (by email) its kind; 404 for anyone
+    its obligations do not name."""
+    me = signed_in(request)
+    deps = request.app[DEPS]
+    posted = await request.post()
+    body = {
+        "kind": str(posted.get("kind", "")),
+        "data_categories": [str(v) for v in posted.getall("data_categories", [])],
+        "ai_system": str(posted.get("ai_system", "")),
+    }
+    reference = request.match_info["reference"]
+    async with deps.uows() as uow:
+        await reports.classify(reference, me, body, uow=uow, policy=deps.policy, now=deps.now())
+    raise web.HTTPSeeOther(location=f"/reports/{reference}#timeline")
 
 
 @routes.post("/obligations/{obligation_id}/acknowledge")

@@ -225,6 +225,7 @@ def test_the_api_answers_as_its_document_says_to_anything_schemathesis_sends(liv
         "GET /api/v1/systems/{system_id}",
         "POST /api/v1/reviews/{review_id}/decision",
         "POST /api/v1/events",
+        "POST /api/v1/reports/{reference}/classification",
         "POST /api/v1/systems/{system_id}/reviews",
         "GET /api/v1/approval-requests",
         "POST /api/v1/approval-requests",

@@ -16,12 +16,13 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import select
 
+from incidents.cases.model import Case
 from incidents.intake.model import InboundMail, Outcome
 from incidents.kernel.actor import Grant
 from incidents.record.model import AuditEntry
 from incidents.reports.model import Report
 from notifications.inbound.imap import MailboxReader
-from tests.support import bearer, cli, settled
+from tests.support import bearer, cli, settled, sign_in_as
 
 
 def free_port() -> int:
@@ -119,6 +120,10 @@ async def test_a_message_becomes_a_report_and_its_sender_is_answered(
     assert any(
         e.action == "mail.reply_added" and "missed the appeal" in e.data["text"] for e in entries
     )
+    # People a policy named see it on the report's timeline.
+    await sign_in_as(client, runtime, "ciso@city.example")  # the triager San José names
+    page = await (await client.get(f"/reports/{report.reference}")).text()
+    assert "Email from parks.supervisor@city.example" in page and "missed the appeal" in page
 
 
 async def test_auto_replies_and_lists_file_nothing_and_get_no_answer(
@@ -197,3 +202,40 @@ async def test_imap_a_crash_before_the_move_files_the_message_once(client, runti
     [report] = await reports_by_email(runtime)
     assert report.ai_system == "Records Summarizer"
     await asyncio.sleep(0)
+
+
+async def test_the_triager_classifies_a_report_by_email_and_its_rules_apply(
+    client, runtime, port, clock
+):
+    await send(
+        port,
+        email(
+            "Names in the summaries",
+            "Records Summarizer put residents' names into a public summary.\n"
+            "Discovered: 2026-11-23 09:00",
+        ),
+    )
+    await settled(runtime)
+    [report] = await reports_by_email(runtime)
+    ciso = await bearer(runtime, "ciso@city.example")  # San José's triage names the CISO
+    path = f"/api/v1/reports/{report.reference}/classification"
+    stranger = await bearer(runtime, "parks.supervisor@city.example")
+    assert (await client.post(path, json={"kind": "harm"}, headers=stranger)).status == 404
+    wrong = await client.post(path, json={"kind": "unclassified"}, headers=ciso)
+    assert wrong.status == 400 and "kind" in (await wrong.json())["fields"]
+    done = await client.post(
+        path, json={"kind": "data_exposure", "data_categories": ["pii"]}, headers=ciso
+    )
+    assert done.status == 200, await done.text()
+    shown = await done.json()
+    assert shown["kind"] == "data_exposure" and shown["data_categories"] == ["pii"]
+    rules = {r for o in shown["obligations"] for r in o["rules"]}
+    assert "san-jose/privacy-cdpo" in rules and "san-jose/incident-response" in rules
+    # Counted from the discovery the email gave (the day before it was sent), not from now.
+    assert shown["discovered_at"].startswith("2026-11-23T17:00")
+    again = await client.post(path, json={"kind": "harm"}, headers=ciso)
+    assert again.status == 409
+    await settled(runtime)
+    async with runtime.uows() as uow:
+        cases = list(await uow.session.exec(select(Case)))
+    assert len(cases) == 1  # the incident-response rule opens a security case, as for a form

@@ -80,6 +80,7 @@ async def test_every_api_route_is_in_the_document_and_nothing_else(client):
             ("get", "/api/v1/systems/{system_id}"),
             ("post", "/api/v1/reviews/{review_id}/decision"),
             ("post", "/api/v1/events"),
+            ("post", "/api/v1/reports/{reference}/classification"),
             ("post", "/api/v1/systems/{system_id}/reviews"),
             ("get", "/api/v1/approval-requests"),
             ("post", "/api/v1/approval-requests"),
