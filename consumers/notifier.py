@@ -101,6 +101,8 @@ class Notifier:
                 "reference": report.reference,
                 "title": report.title,
                 "report_url": f"{self.base_url}/reports/{report.reference}",
+                "status_url": f"{self.base_url}/status",
+                "receipt_code": event.receipt_code,
             },
         )
         notice_id = stable_id("answer", envelope.id)

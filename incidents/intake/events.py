@@ -9,7 +9,9 @@ class MailAnswerDue(Event):
     """Someone who wrote in is to be answered: the notifier renders the answer."""
 
     name = "mail.answer_due"
+    unrecorded = frozenset({"receipt_code"})
     mail_id: str
+    receipt_code: str = ""  # so a reporter who is not signed in can look the report up
     report_id: str
     to: str
     in_reply_to: str

@@ -273,6 +273,7 @@ async def _file(
             in_reply_to=message.message_id,
             references=[*message.references, message.message_id][-20:],
             threaded=False,
+            receipt_code=filed.receipt_code,
         ),
         subject=filed.report.id,
         time=now,

@@ -40,6 +40,9 @@ class Event(BaseModel):
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    # Fields the record leaves out (the record is exported to auditors and the public): a
+    # secret the event carries to its one consumer, such as a receipt code for an answer.
+    unrecorded: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

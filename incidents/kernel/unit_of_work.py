@@ -68,7 +68,7 @@ class UnitOfWork:
                 action=event.name,
                 subject=subject,
                 actor=actor[:ACTOR_LENGTH],  # all of it is in the data
-                data=envelope.data,
+                data={k: v for k, v in envelope.data.items() if k not in event.unrecorded},
                 event_id=envelope.id,
             )
         )

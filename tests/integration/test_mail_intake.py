@@ -22,7 +22,7 @@ from incidents.kernel.actor import Grant
 from incidents.record.model import AuditEntry
 from incidents.reports.model import Report
 from notifications.inbound.imap import MailboxReader
-from tests.support import bearer, cli, settled, sign_in_as
+from tests.support import bearer, cli, settled, sign_in_as, with_token
 
 
 def free_port() -> int:
@@ -95,6 +95,19 @@ async def test_a_message_becomes_a_report_and_its_sender_is_answered(
     assert report.reference in answer["Subject"]
     assert answer["In-Reply-To"] == sent["Message-ID"]
     assert answer["Auto-Submitted"] == "auto-replied"
+    # The receipt code in the answer opens the report's status without signing in; the
+    # record, which auditors export, does not keep it.
+    text = answer.message.get_body(("plain",)).get_content()
+    code = text.split("this receipt code: ")[1].split()[0]
+    fields = await with_token(
+        client, "/status", {"reference": report.reference, "receipt_code": code}
+    )
+    assert (await client.post("/status", data=fields)).status == 200
+    async with runtime.uows() as uow:
+        answered = (
+            await uow.session.exec(select(AuditEntry).where(AuditEntry.action == "mail.answer_due"))
+        ).one()
+    assert "receipt_code" not in answered.data and code not in str(answered.data)
     # The triager the pack names is told, as for a report filed on the form.
     assert any("ciso@city.example" in m.rcpt_tos for m in smtp_server.messages)
 
