@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func
@@ -20,6 +21,7 @@ from sqlmodel import col, select
 
 from incidents.intake.events import MailAnswerDue, MailQuarantined, MailReplyAdded
 from incidents.intake.message import (
+    Attachment,
     InboundMessage,
     MalformedMessage,
     discovered_in_text,
@@ -28,6 +30,7 @@ from incidents.intake.message import (
     references_in_subject,
 )
 from incidents.intake.model import InboundMail, Outcome
+from incidents.kernel import files
 from incidents.kernel.errors import Conflict, InvalidInput, NotFound
 from incidents.kernel.unit_of_work import UnitOfWork
 from incidents.kernel.vocabulary import IncidentKind
@@ -155,10 +158,7 @@ def _keep(
         outcome=outcome,
         reason=reason[:2000],
         report_id=report_id,
-        attachments=[
-            {"name": a.filename, "type": a.content_type, "size": len(a.data), "sha256": a.sha256}
-            for a in (message.attachments if message else ())
-        ],
+        attachments=[attachment_record(a) for a in (message.attachments if message else ())],
     )
     uow.session.add(kept)
     if outcome is Outcome.QUARANTINED:
@@ -192,6 +192,30 @@ def _thread(
         actor=message.sender_email or "someone by email",
     )
     return kept
+
+
+def attachment_record(a: Attachment) -> dict[str, Any]:
+    """What is known of an attachment: its name, type, size and SHA-256, and whether it is
+    within the limits a case's evidence has (size, type, contents), with why not. The message
+    itself is kept whole either way."""
+    refused = files.problems(a.filename, files.normal_type(a.content_type), a.data)
+    return {
+        "name": a.filename,
+        "type": a.content_type,
+        "size": len(a.data),
+        "sha256": a.sha256,
+        "kept": not refused,
+        "why": " ".join(refused.values()),
+    }
+
+
+def _attachments_said(message: InboundMessage) -> str:
+    """The attachments, listed under the report's text, for the people told of it."""
+    lines = []
+    for a in map(attachment_record, message.attachments):
+        line = f"- {a['name']} ({a['type']}, {a['size']:,} bytes, SHA-256 {a['sha256']})"
+        lines.append(line if a["kept"] else f"{line}: not kept as evidence. {a['why']}")
+    return "\n\nAttachments:\n" + "\n".join(lines) if lines else ""
 
 
 def _department(policy: PolicySet, email: str) -> str:
@@ -234,7 +258,10 @@ def draft_of(
     return NewReport(
         kind=IncidentKind.UNCLASSIFIED,
         title=title[:200],
-        description=(_printable(message.text).strip() or "(The message had no text.)")[:20_000],
+        description=(
+            (_printable(message.text).strip() or "(The message had no text.)")[:19_000]
+            + _attachments_said(message)
+        )[:20_000],
         discovered_at=_discovered(message, policy, now),
         reporter=Reporter(
             name=message.sender_name or sender,

@@ -42,6 +42,7 @@ class Permission(StrEnum):
     EXPORT_RECORD = "export the record"
     SEE_ROLES = "see who holds which role"
     MANAGE_ACCOUNTS = "manage accounts, roles and settings"
+    MANAGE_MAIL = "look at mail in quarantine and release it"
 
 
 class Audience(StrEnum):
@@ -107,7 +108,9 @@ MATRIX: dict[Audience, frozenset[Permission]] = {
         Permission.SEE_ROLES,
         Permission.READ_SECURITY_CASES,  # read-only: auditors do not work cases
     },
-    Audience.ADMIN: _ANYONE | _SIGNED_IN | {Permission.MANAGE_ACCOUNTS, Permission.SEE_ROLES},
+    Audience.ADMIN: _ANYONE
+    | _SIGNED_IN
+    | {Permission.MANAGE_ACCOUNTS, Permission.MANAGE_MAIL, Permission.SEE_ROLES},
 }
 
 # Refused with 404 rather than 403: to anyone else, a security case does not exist.

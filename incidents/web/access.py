@@ -186,6 +186,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "me": me,
         "may_read_cases": permissions.allows(me, Permission.READ_SECURITY_CASES),
         "may_decide": permissions.allows(me, Permission.DECIDE_AI_SYSTEMS),
+        "may_manage_mail": permissions.allows(me, Permission.MANAGE_MAIL),
     }
 
 

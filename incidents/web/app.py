@@ -30,6 +30,7 @@ from incidents.web import (
     cases_api,
     events_api,
     evidence,
+    mail_pages,
     oidc,
     openapi,
     pages,
@@ -207,6 +208,7 @@ def deps_of(runtime: Runtime) -> WebDeps:
         ),
         single_sign_on=_single_sign_on(runtime.settings),
         send_mail=_mail_sender(runtime),
+        mail_rules=runtime.mail_rules,
     )
 
 
@@ -295,6 +297,7 @@ def create_app(runtime: Runtime, *, workers: bool = True) -> web.Application:
     app.router.add_routes(evidence.routes)
     app.router.add_routes(systems_api.routes)
     app.router.add_routes(events_api.routes)
+    app.router.add_routes(mail_pages.routes)
     app.router.add_routes(systems_pages.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

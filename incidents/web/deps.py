@@ -14,6 +14,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from incidents.intake.service import MailRules
 from incidents.kernel.actor import Grant
 from incidents.kernel.throttle import Limit
 from incidents.kernel.time import Now
@@ -74,6 +75,7 @@ class WebDeps:
     timeouts: Timeouts  # how long a signed-in session lasts
     single_sign_on: SingleSignOn | None  # None: local accounts only
     send_mail: SendMail
+    mail_rules: Callable[[], Awaitable[MailRules]]  # how mail that comes in is taken
 
     @property
     def zone(self) -> str:

@@ -20,12 +20,12 @@ STAFF = "housing.supervisor@city.example"  # not privileged: a password is enoug
 CIO = "cio@city.example"  # San José's approver of new systems and decider on reviews
 
 
-def code_key(browser, service, email: str) -> str:  # type: ignore[no-untyped-def]
+def code_key(browser, service, email: str, *role: str) -> str:  # type: ignore[no-untyped-def]
     """Invite a privileged person, choose a password and set up one-time codes; the key."""
     context = browser.new_context(locale="en-US", timezone_id="America/Los_Angeles")
     try:
         page = context.new_page()
-        choose_password(page, service, invite(service, email))
+        choose_password(page, service, invite(service, email, *role))
         sign_in(page, email)
         page.get_by_role("heading", name="Set up one-time codes").wait_for()
         key = str(page.locator(".key").inner_text()).replace(" ", "")
@@ -159,3 +159,15 @@ def test_the_cio_decides_a_review_without_javascript(  # type: ignore[no-untyped
     assert nav.value is not None and nav.value.status == 200
     assert "Review decided: Kept in use" in page.inner_text("main")
     assert "The crews' reports show the model was fine." in page.inner_text("main")
+
+
+def test_the_mail_quarantine_page_has_no_accessibility_violations(  # type: ignore[no-untyped-def]
+    browser, context, service
+) -> None:
+    admin = "mail.admin@city.example"
+    key = code_key(browser, service, admin, "--role", "admin")
+    page = signed_in(context, service, admin, key)
+    page.get_by_role("link", name="Mail in quarantine").click()
+    page.get_by_role("heading", level=1, name="Mail in quarantine").wait_for()
+    assert_no_axe_violations(page, "the mail quarantine")
+    assert_reflows(page, "the mail quarantine")

@@ -107,6 +107,7 @@ async def test_every_route_answers_every_role_as_the_matrix_says(aiohttp_client,
         "system_id": "no-such-system",
         "review_id": "no-such-review",
         "request_id": "no-such-request",
+        "mail_id": "no-such-message",
         "id": "no-such-id",
     }
     assert mail is not None

@@ -7,6 +7,7 @@ files a message once even when the reader crashes before moving it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -252,3 +253,43 @@ async def test_the_triager_classifies_a_report_by_email_and_its_rules_apply(
     async with runtime.uows() as uow:
         cases = list(await uow.session.exec(select(Case)))
     assert len(cases) == 1  # the incident-response rule opens a security case, as for a form
+
+
+async def test_an_admin_reads_and_releases_quarantined_mail_on_its_page(client, runtime, port):
+    await send(port, b"\x00\x01 not an email either \xff\r\n")
+    await settled(runtime)
+    await sign_in_as(client, runtime, "admin@city.example", Grant.ADMIN)
+    listed = await (await client.get("/admin/mail")).text()
+    assert "1 message in quarantine" in listed
+    mail_id = listed.split('href="/admin/mail/')[1].split('"')[0]
+    shown = await (await client.get(f"/admin/mail/{mail_id}")).text()
+    assert "not an email either" in shown
+    fields = await with_token(client, f"/admin/mail/{mail_id}", {})
+    done = await client.post(f"/admin/mail/{mail_id}/release", data=fields)
+    assert done.status == 200 and "was released and filed as a report" in await done.text()
+    [report] = await reports_by_email(runtime)
+    assert "not an email either" in report.description
+    await sign_in_as(client, runtime, "parks.supervisor@city.example")
+    assert (await client.get("/admin/mail")).status == 403
+
+
+async def test_attachments_are_listed_with_their_hashes_and_programs_are_not_kept(
+    client, runtime, port
+):
+    msg = email("Screenshots of the wrong answer", "See the attached screenshot.")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    msg.add_attachment(png, maintype="image", subtype="png", filename="answer.png")
+    msg.add_attachment(
+        b"MZ\x90\x00", maintype="application", subtype="octet-stream", filename="fix.exe"
+    )
+    await send(port, msg)
+    await settled(runtime)
+    [report] = await reports_by_email(runtime)
+    assert (
+        f"answer.png (image/png, {len(png)} bytes, SHA-256 {hashlib.sha256(png).hexdigest()})"
+        in report.description
+    )
+    assert "fix.exe" in report.description and "run as programs" in report.description
+    async with runtime.uows() as uow:
+        [kept] = list(await uow.session.exec(select(InboundMail)))
+    assert [a["kept"] for a in kept.attachments] == [True, False]
