@@ -194,6 +194,7 @@ def sample_notice(i: int):  # type: ignore[no-untyped-def]
             "reference": f"RAW-{i}", "kind_words": "harm", "title": f"Benchmark report {i}",
             "description": "A chatbot gave a resident wrong eligibility answers.",
             "show_details": True, "data_categories": "", "ai_system": "Benefits Chatbot",
+            "ai_system_unapproved": False,
             "department": "Parks", "reporter_name": "Bench", "reporter_email": "bench@city.example",
             "discovered_local": "Mon 2026-03-09 09:00 PDT", "due_local": "Tue 2026-03-10 09:00 PDT",
             "due_local_short": "Tue 09:00", "role_words": "the City Digital Privacy Officer (CDPO)",
