@@ -24,6 +24,8 @@ class IncidentKind(StrEnum):
     @property
     def plain(self) -> str:
         """E.g. 'data exposure': the kind as a short noun, for subject lines and headings."""
+        if self is IncidentKind.UNCLASSIFIED:
+            return "incident, not yet classified,"
         return self.value.replace("_", " ")
 
 

@@ -25,6 +25,9 @@ from aiosmtpd.smtp import SMTP
 from notifications.inbound import Handler
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs every command of every session at INFO ("mail.log"): a line per step of each
+# message would bury the service's own log. Its warnings and errors still show.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 DEFAULT_PORTS = {"smtp": 25, "lmtp": 24}
 MAX_BYTES = 25 * 1024 * 1024
