@@ -35,6 +35,7 @@ from incidents.kernel.errors import Conflict, InvalidInput, NotFound
 from incidents.kernel.unit_of_work import UnitOfWork
 from incidents.kernel.vocabulary import IncidentKind
 from incidents.notices.model import Notice
+from incidents.obligations import service as obligations
 from incidents.policy import PolicySet
 from incidents.reports import service as reports
 from incidents.reports.model import Channel, Report
@@ -129,11 +130,19 @@ async def _report_answered(message: InboundMessage, *, uow: UnitOfWork) -> Repor
         ).first()
         if earlier is not None:
             return await reports.report_by_id(earlier, uow=uow)
+    # A reference is easy to guess, a message id is not: by the subject alone, only the
+    # reporter or someone the report's obligations name add to its timeline. Anyone else's
+    # message is a report of its own.
+    sender = (message.sender_email or "").lower()
     for reference in references_in_subject(message.subject):
         try:
-            return await reports.by_reference(reference, uow=uow)
+            report = await reports.by_reference(reference, uow=uow)
         except NotFound:
             continue
+        duties = await obligations.obligations_of(report.id, uow=uow)
+        named = {r["email"].lower() for o in duties for r in o.recipients}
+        if sender and (sender == report.reporter_email.lower() or sender in named):
+            return report
     return None
 
 

@@ -293,3 +293,26 @@ async def test_attachments_are_listed_with_their_hashes_and_programs_are_not_kep
     async with runtime.uows() as uow:
         [kept] = list(await uow.session.exec(select(InboundMail)))
     assert [a["kept"] for a in kept.attachments] == [True, False]
+
+
+async def test_a_reference_in_the_subject_threads_only_for_the_people_of_the_report(
+    client, runtime, port
+):
+    await send(port, email("Chatbot misled a resident", "Wrong appeal deadline given."))
+    await settled(runtime)
+    [report] = await reports_by_email(runtime)
+    # Someone the report does not concern: their message is a report of its own.
+    stranger = email(
+        f"Re: [{report.reference}] more", "Adding to that.", sender="outsider@elsewhere.example"
+    )
+    await send(port, stranger)
+    # The reporter, with the reference alone (a new message, not a reply): it joins the report.
+    await send(port, email(f"[{report.reference}] one more thing", "It happened twice."))
+    await settled(runtime)
+    assert len(await reports_by_email(runtime)) == 2
+    async with runtime.uows() as uow:
+        kept = {m.sender: m for m in await uow.session.exec(select(InboundMail))}
+    assert kept["outsider@elsewhere.example"].outcome is Outcome.FILED
+    assert kept["parks.supervisor@city.example"].outcome in (Outcome.FILED, Outcome.THREADED)
+    threaded = [m for m in kept.values() if m.outcome is Outcome.THREADED]
+    assert [m.report_id for m in threaded] == [report.id]
