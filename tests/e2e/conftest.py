@@ -188,8 +188,13 @@ def running_service(home: Path, **settings: str) -> Iterator[Service]:
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`incidents serve` on a free loopback port; mail goes to files in its home folder."""
-    with running_service(tmp_path_factory.mktemp("incidents-home")) as svc:
+    """`incidents serve` on a free loopback port; mail goes to files in its home folder.
+
+    Every browser test signs in from one address, many times a minute: the sign-in limit a
+    person would never reach (20 a minute) would refuse them, in an order that depends on how
+    fast the machine is. The limits themselves are tested in tests/integration."""
+    home = tmp_path_factory.mktemp("incidents-home")
+    with running_service(home, rate_limits="signin=1000/minute") as svc:
         yield svc
 
 

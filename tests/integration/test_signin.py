@@ -223,3 +223,13 @@ async def test_signed_in_people_acknowledge_their_own_obligations_only(client, r
         ).one()
         assert cdpo_account.last_sign_in_at is not None
     assert cli(settings, "audit", "verify").returncode == 0
+
+
+async def test_password_guessing_from_one_address_is_slowed_down(client):  # type: ignore[no-untyped-def]
+    # Twenty tries a minute per address (INCIDENTS_RATE_LIMITS' signin), across every account:
+    # the per-account lockout stops guessing one password, this stops trying many accounts.
+    answers = [
+        (await sign_in(client, f"person{i}@city.example", "not the password")).status
+        for i in range(21)
+    ]
+    assert 429 not in answers[:20] and answers[20] == 429
