@@ -129,7 +129,9 @@ async def test_serve_shows_and_logs_the_mail_server_without_its_password(tmp_pat
             await asyncio.sleep(0.1)
     finally:
         process.terminate()
-        process.wait(10)
+        # Stopping takes a moment; under a whole suite's load it once took over 10 s (each part
+        # of the service is given 10 s to stop, and one that takes longer is logged).
+        process.wait(30)
     shown, logged = out.read_text(), err.read_text()
     assert f"mail: smtp://mailer:***@127.0.0.1:{smtp_port}?timeout=2" in shown
     assert f"127.0.0.1 on port {smtp_port}" in logged  # the mail server's error, in the log
