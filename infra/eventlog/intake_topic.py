@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from incidents.kernel.retry import retrying
@@ -48,7 +48,7 @@ from infra.eventlog.kafka import (
     MAIN_RETENTION_MS,
     PARK_HEADERS,
     PARTITIONS,
-    TopicSetupError,
+    create_missing,
 )
 
 log = logging.getLogger(__name__)
@@ -151,31 +151,7 @@ async def init_intake_topics(
             topic_configs={"retention.ms": "-1", **durability},
         ),
     ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **dict(client_config or {}))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        todo = [t for t in wanted if t.name not in existing]
-        if not todo:
-            return []
-        brokers = len((await admin.describe_cluster())["brokers"])
-        if replication_factor > brokers:
-            # Some brokers (Tansu among them) would accept it and keep fewer copies than asked.
-            raise TopicSetupError(
-                f"The Kafka cluster has {brokers} broker{'s' if brokers != 1 else ''}; "
-                f"a replication factor of {replication_factor} needs at least "
-                f"{replication_factor}."
-            )
-        response = await admin.create_topics(todo)
-        created = []
-        for name, code, message in response.topic_errors:
-            if code == 0:
-                created.append(name)
-            elif code != 36:  # 36: TOPIC_ALREADY_EXISTS (another instance was quicker)
-                raise TopicSetupError(f"Kafka refused to create topic {name}: {message} ({code}).")
-        return created
-    finally:
-        await admin.close()
+    return await create_missing(bootstrap, wanted, replication_factor, client_config=client_config)
 
 
 def read_inbound(record: ConsumerRecord[Any, Any]) -> Inbound | str:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -190,7 +190,25 @@ async def init_topics(
         )
         for c in consumers
     ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    return await create_missing(
+        bootstrap,
+        wanted,
+        replication_factor,
+        hint=" Use --replication-factor {brokers}.",
+    )
+
+
+async def create_missing(
+    bootstrap: str,
+    wanted: Sequence[NewTopic],
+    replication_factor: int,
+    *,
+    client_config: Mapping[str, Any] | None = None,
+    hint: str = "",
+) -> list[str]:
+    """Create the topics of `wanted` that do not exist yet; the names created. `hint` ends the
+    error for too few brokers (`{brokers}` is replaced by what the cluster can take)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **dict(client_config or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -203,7 +221,7 @@ async def init_topics(
             raise TopicSetupError(
                 f"The Kafka cluster has {brokers} broker{'s' if brokers != 1 else ''}; "
                 f"a replication factor of {replication_factor} needs at least "
-                f"{replication_factor}. Use --replication-factor {min(brokers, 3)}."
+                f"{replication_factor}.{hint.format(brokers=min(brokers, 3))}"
             )
         response = await admin.create_topics(todo)
         created = []
