@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.debian import apt_install, say
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -35,13 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _say(message: str) -> None:
-    # Straight to the terminal, past pytest's capture, so a slow install is not a silent hang.
-    stream = sys.__stderr__ or sys.stderr
-    stream.write(f"[e2e] {message}\n")
-    stream.flush()
 
 
 def _find_chromium() -> str | None:
@@ -58,24 +53,11 @@ def _find_chromium() -> str | None:
 
 
 def _apt_install_chromium() -> None:
-    apt = shutil.which("apt-get")
-    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def run(*args: str) -> bool:
-        _say(f"running: {' '.join(args)}")
-        done = subprocess.run(
-            args, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            _say(f"{args[1]} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-        return done.returncode == 0
-
-    _say("Chromium not found; installing Debian's chromium package (this takes a minute)")
-    if not run(apt, "install", "-y", "chromium"):
-        run(apt, "update")
-        run(apt, "install", "-y", "chromium")
+    apt_install(
+        "chromium",
+        tag="e2e",
+        why="Chromium not found; installing Debian's chromium package (this takes a minute)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +67,7 @@ def chromium_path() -> str:
         _apt_install_chromium()
         path = _find_chromium()
         if path:
-            _say(f"installed Chromium at {path}")
+            say("e2e", f"installed Chromium at {path}")
     if path is None:
         pytest.fail(
             "No Chromium for the end-to-end tests. Install Debian's package "

@@ -30,7 +30,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.harness.debian import apt_install
 from tests.harness.kafka import free_port
 
 DOVECOT = "/usr/sbin/dovecot"
@@ -53,32 +53,12 @@ class IMAPUnavailable(RuntimeError):
     pass
 
 
-def _say(message: str) -> None:
-    # Straight to the terminal, past pytest's capture, so a slow install is not a silent hang.
-    stream = sys.__stderr__ or sys.stderr
-    stream.write(f"[imap] {message}\n")
-    stream.flush()
-
-
 def _apt_install_dovecot() -> None:
-    apt = shutil.which("apt-get")
-    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def run(*args: str) -> bool:
-        _say(f"running: {' '.join(args)}")
-        done = subprocess.run(
-            args, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            _say(f"{args[1]} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-        return done.returncode == 0
-
-    _say("Dovecot not found; installing Debian's dovecot-imapd package")
-    if not run(apt, "install", "-y", "dovecot-imapd"):
-        run(apt, "update")
-        run(apt, "install", "-y", "dovecot-imapd")
+    apt_install(
+        "dovecot-imapd",
+        tag="imap",
+        why="Dovecot not found; installing Debian's dovecot-imapd package",
+    )
 
 
 def find_or_install_dovecot() -> str:
